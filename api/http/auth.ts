@@ -1,0 +1,27 @@
+import type { Middleware } from 'koa';
+import { AppError, ErrorCode } from '../../domain/errors';
+import { AccessTokenError, type AccessTokens } from '../../platform/auth/access-tokens';
+import { logContext } from '../../platform/logging';
+import type { ApiState } from './context';
+
+/** Requires `Authorization: Bearer <access JWT>`; the verified claims land in ctx.state.auth. */
+export function requireAccessToken(tokens: AccessTokens): Middleware<ApiState> {
+  return async (ctx, next) => {
+    const header = ctx.get('Authorization');
+    const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
+    if (!match?.[1]) {
+      ctx.set('WWW-Authenticate', 'Bearer');
+      throw new AppError(ErrorCode.Unauthenticated, 'an access token is required', 401);
+    }
+    try {
+      ctx.state.auth = await tokens.verify(match[1]);
+    } catch (err) {
+      if (!(err instanceof AccessTokenError)) throw err;
+      ctx.set('WWW-Authenticate', `Bearer error="invalid_token"`);
+      throw new AppError(ErrorCode.Unauthenticated, err.message, 401, { reason: err.reason });
+    }
+    const store = logContext.getStore();
+    if (store) store.userId = ctx.state.auth.userId;
+    await next();
+  };
+}

@@ -1,0 +1,51 @@
+import type { Middleware } from 'koa';
+import { AppError, ErrorCode } from '../../domain/errors';
+import type { Logger } from '../../platform/logging';
+import type { ApiState } from './context';
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+/** Koa's own HTTP errors (body parser, ctx.throw) by status, mapped to our stable codes. */
+function codeForStatus(status: number): ErrorCode {
+  if (status === 401) return ErrorCode.Unauthenticated;
+  if (status === 403) return ErrorCode.Forbidden;
+  if (status === 404) return ErrorCode.NotFound;
+  if (status === 413) return ErrorCode.PayloadTooLarge;
+  if (status === 429) return ErrorCode.RateLimited;
+  return ErrorCode.ValidationFailed;
+}
+
+/** The one place a failure becomes a response: `{"error": {"code", "message", "details"?}}`. */
+export function errorResponses(logger: Logger): Middleware<ApiState> {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = errorBody(ErrorCode.NotFound, `no route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (err) {
+      if (err instanceof AppError) {
+        ctx.status = err.status;
+        ctx.body = errorBody(err.code, err.message, err.details);
+        if (err.status >= 500) logger.warn({ code: err.code, msg: err.message }, 'request failed');
+        return;
+      }
+      const status = (err as { status?: number; expose?: boolean }).status;
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        ctx.status = status;
+        ctx.body = errorBody(codeForStatus(status), (err as Error).message);
+        return;
+      }
+      logger.error({ err }, 'unhandled error');
+      ctx.status = 500;
+      ctx.body = errorBody(ErrorCode.Internal, 'something went wrong; the request id identifies it');
+    }
+  };
+}

@@ -1,0 +1,16 @@
+import type { z } from 'zod';
+import { AppError, ErrorCode } from '../../domain/errors';
+
+/** Parses input with a schema; bad input becomes a 400 listing every problem. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new AppError(
+      ErrorCode.ValidationFailed,
+      'the request is not valid',
+      400,
+      result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
+  }
+  return result.data;
+}

@@ -1,0 +1,36 @@
+import 'reflect-metadata';
+import type { Server } from 'node:http';
+import { loadConfig } from '../config';
+import { createDataSource } from '../db/data-source';
+import { accessTokensFromConfig } from '../platform/auth/access-tokens';
+import { stopOnSignals } from '../platform/lifecycle';
+import { createLogger } from '../platform/logging';
+import { createRedis } from '../platform/redis';
+import { connectTemporalClient } from '../platform/temporal';
+import { createApiApp } from './app';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ name: 'api', level: config.LOG_LEVEL });
+  const dataSource = await createDataSource({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'aura-api' }).initialize();
+  const redis = createRedis(config.REDIS_URL, { name: 'aura-api' });
+  const temporal = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
+  const tokens = accessTokensFromConfig(config);
+  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger });
+  const server: Server = app.listen(config.API_PORT, config.API_HOST, () => {
+    logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}/v1` }, 'api listening');
+  });
+  server.requestTimeout = 30_000;
+
+  stopOnSignals(logger, async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await temporal.connection.close();
+    redis.disconnect();
+    await dataSource.destroy();
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,27 @@
+import 'reflect-metadata';
+import { DataSource } from 'typeorm';
+import { entities } from './entities';
+import { Foundation1764144000000 } from './migrations/1764144000000-Foundation';
+
+export const migrations = [Foundation1764144000000];
+
+/** The one way to reach PostgreSQL. Schema changes go through migrations only. */
+export function createDataSource(options: { url: string; poolSize?: number; applicationName?: string }): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url: options.url,
+    entities,
+    migrations,
+    migrationsTableName: 'schema_migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: false,
+    extra: {
+      max: options.poolSize ?? 10,
+      application_name: options.applicationName ?? 'aura',
+      // Fail fast instead of queueing forever when the pool is exhausted or the server is gone.
+      connectionTimeoutMillis: 5_000,
+      statement_timeout: 15_000,
+    },
+  });
+}

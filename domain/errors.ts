@@ -1,0 +1,33 @@
+/**
+ * Stable error codes shared by the API (JSON error body), workflows (ApplicationFailure.type)
+ * and activities. Clients switch on these strings: never rename one.
+ */
+export const ErrorCode = {
+  ValidationFailed: 'VALIDATION_FAILED',
+  Unauthenticated: 'UNAUTHENTICATED',
+  Forbidden: 'FORBIDDEN',
+  NotFound: 'NOT_FOUND',
+  UserNotFound: 'USER_NOT_FOUND',
+  RateLimited: 'RATE_LIMITED',
+  AlreadyClaimedToday: 'ALREADY_CLAIMED_TODAY',
+  InsufficientFunds: 'INSUFFICIENT_FUNDS',
+  IdempotencyConflict: 'IDEMPOTENCY_CONFLICT',
+  FlowConflict: 'FLOW_CONFLICT',
+  PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  DependencyUnavailable: 'DEPENDENCY_UNAVAILABLE',
+  Internal: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** A failure the caller can act on: carries its stable code and the HTTP status it maps to. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly status: number,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}

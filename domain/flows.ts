@@ -1,0 +1,21 @@
+import { defineSearchAttributeKey } from '@temporalio/common';
+
+/**
+ * Search attributes every flow carries, defined once and registered on every Temporal
+ * server the project starts. They are shown unencoded in the Web UI: never personal data.
+ */
+export const SearchAttribute = {
+  UserId: defineSearchAttributeKey('UserId', 'KEYWORD'),
+  FlowKind: defineSearchAttributeKey('FlowKind', 'KEYWORD'),
+} as const;
+
+/** `name=Type` pairs, as `temporal server start-dev --search-attribute` takes them. */
+export const searchAttributeRegistrations = ['UserId=Keyword', 'FlowKind=Keyword'] as const;
+
+export const FlowKind = {
+  DailyReward: 'daily-reward',
+} as const;
+export type FlowKind = (typeof FlowKind)[keyof typeof FlowKind];
+
+/** One task queue for now; a capability that needs its own scaling gets its own queue. */
+export const DEFAULT_TASK_QUEUE = 'aura-main';

@@ -1,0 +1,183 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { Redis } from 'ioredis';
+import { Client as PgClient } from 'pg';
+import { searchAttributeRegistrations } from '../../domain/flows';
+import { startProcess, waitUntil, type ManagedProcess, type StartOptions } from './child-process';
+
+/**
+ * Starts the real servers the stack needs, each on loopback with a data directory the
+ * project owns. Used by the dev stack (`npm run stack`) and by the test setup.
+ */
+export interface RunningService {
+  process: ManagedProcess;
+  url: string;
+}
+
+type Output = StartOptions['output'];
+
+const isRoot = process.getuid?.() === 0;
+/** PostgreSQL refuses to run as root; Debian's package creates this account. */
+const PG_OS_USER = 'postgres';
+
+function pgBinDir(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const v of versions) {
+    if (existsSync(join(root, v, 'bin', 'initdb'))) return join(root, v, 'bin');
+  }
+  throw new Error('PostgreSQL binaries not found under /usr/lib/postgresql: run scripts/provision.sh');
+}
+
+/** Runs a command as the PostgreSQL account when we are root. */
+function asPgUser(command: string, args: string[]): [string, string[]] {
+  return isRoot ? ['runuser', ['-u', PG_OS_USER, '--', command, ...args]] : [command, args];
+}
+
+/** Whether the PostgreSQL account can reach `dir` (a checkout under /root, say, it can't). */
+export function pgCanUse(dir: string): boolean {
+  if (!isRoot) return true;
+  try {
+    execFileSync('runuser', ['-u', PG_OS_USER, '--', 'test', '-x', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function startPostgres(options: {
+  dataDir: string;
+  port: number;
+  database: string;
+  output: Output;
+  user?: string;
+  password?: string;
+}): Promise<RunningService> {
+  const bin = pgBinDir();
+  const user = options.user ?? 'aura';
+  const password = options.password ?? 'aura';
+  mkdirSync(options.dataDir, { recursive: true });
+  if (isRoot) execFileSync('chown', [PG_OS_USER, options.dataDir]);
+  chmodSync(options.dataDir, 0o700);
+
+  if (!existsSync(join(options.dataDir, 'PG_VERSION'))) {
+    const pwfile = join(options.dataDir, '..', `.pg-pw-${process.pid}`);
+    writeFileSync(pwfile, `${password}\n`, { mode: 0o644 });
+    try {
+      const [cmd, args] = asPgUser(join(bin, 'initdb'), [
+        '-D', options.dataDir, '-U', user, `--pwfile=${pwfile}`,
+        '--auth-host=scram-sha-256', '--auth-local=peer', '-E', 'UTF8', '--locale=C.UTF-8',
+      ]);
+      execFileSync(cmd, args, { stdio: 'pipe' });
+    } finally {
+      execFileSync('rm', ['-f', pwfile]);
+    }
+  }
+
+  const [cmd, args] = asPgUser(join(bin, 'postgres'), [
+    '-D', options.dataDir,
+    '-p', String(options.port),
+    '-c', 'listen_addresses=127.0.0.1',
+    '-c', `unix_socket_directories=${options.dataDir}`,
+    '-c', 'max_connections=200',
+    '-c', 'fsync=on',
+  ]);
+  const proc = startProcess('postgres', cmd, args, { output: options.output });
+  const url = `postgres://${user}:${password}@127.0.0.1:${options.port}/${options.database}`;
+  const adminUrl = `postgres://${user}:${password}@127.0.0.1:${options.port}/postgres`;
+  await waitUntil('postgres', () => withPg(adminUrl, (c) => c.query('SELECT 1')), 60_000, proc.exited);
+  await withPg(adminUrl, async (c) => {
+    const exists = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [options.database]);
+    if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${options.database.replace(/"/g, '')}"`);
+  });
+  // Postgres stops fast (rolls back open transactions, then checkpoints) on SIGINT.
+  return { process: { ...proc, stop: (_s, grace) => proc.stop('SIGINT', grace) }, url };
+}
+
+async function withPg<T>(url: string, fn: (c: PgClient) => Promise<T>): Promise<T> {
+  const client = new PgClient({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function startRedis(options: { dataDir: string; port: number; output: Output; persist: boolean }): Promise<RunningService> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const proc = startProcess(
+    'redis',
+    'redis-server',
+    [
+      '--bind', '127.0.0.1',
+      '--port', String(options.port),
+      '--dir', options.dataDir,
+      '--protected-mode', 'yes',
+      '--daemonize', 'no',
+      '--save', '',
+      '--appendonly', options.persist ? 'yes' : 'no',
+    ],
+    { output: options.output },
+  );
+  const url = `redis://127.0.0.1:${options.port}/0`;
+  await waitUntil(
+    'redis',
+    async () => {
+      const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      try {
+        await r.connect();
+        await r.ping();
+      } finally {
+        r.disconnect();
+      }
+    },
+    30_000,
+    proc.exited,
+  );
+  return { process: proc, url };
+}
+
+export async function startTemporalDevServer(options: {
+  cliPath: string;
+  port: number;
+  /** Omit for a headless server. */
+  uiPort?: number;
+  /** SQLite file that keeps workflows across restarts; omit for an in-memory server. */
+  dbFile?: string;
+  namespace: string;
+  output: Output;
+}): Promise<RunningService> {
+  if (!existsSync(options.cliPath)) throw new Error(`Temporal CLI not found at ${options.cliPath}: run scripts/provision.sh`);
+  const args = [
+    'server', 'start-dev',
+    '--ip', '127.0.0.1',
+    '--port', String(options.port),
+    '--namespace', options.namespace,
+    '--log-level', 'warn',
+    ...searchAttributeRegistrations.flatMap((sa) => ['--search-attribute', sa]),
+    ...(options.uiPort ? ['--ui-port', String(options.uiPort)] : ['--headless']),
+    ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
+  ];
+  const proc = startProcess('temporal', options.cliPath, args, { output: options.output });
+  const address = `127.0.0.1:${options.port}`;
+  await waitUntil(
+    'temporal',
+    async () => {
+      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      try {
+        const attrs = await connection.operatorService.listSearchAttributes({ namespace: options.namespace });
+        const registered = Object.keys(attrs.customAttributes ?? {});
+        const missing = searchAttributeRegistrations.map((r) => r.split('=')[0]!).filter((n) => !registered.includes(n));
+        if (missing.length) throw new Error(`search attributes not registered yet: ${missing.join(', ')}`);
+      } finally {
+        await connection.close();
+      }
+    },
+    90_000,
+    proc.exited,
+  );
+  return { process: proc, url: address };
+}

@@ -1,0 +1,18 @@
+# Sourced by the other scripts: pinned versions and where each real part lives.
+# Everything is cached outside the checkout so a fresh clone (CI) reuses it.
+AURA_CACHE_DIR="${AURA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aura}"
+
+TEMPORAL_CLI_VERSION="v1.5.1"          # newest tag `go install` accepts (v1.6+ has a replace directive)
+TEMPORAL_TEST_SERVER_VERSION="1.39.0"  # io.temporal:temporal-test-server on Maven Central
+
+TEMPORAL_CLI_PATH="${TEMPORAL_CLI_PATH:-$AURA_CACHE_DIR/temporal-cli/$TEMPORAL_CLI_VERSION/temporal}"
+TEMPORAL_TEST_SERVER_PATH="${TEMPORAL_TEST_SERVER_PATH:-$AURA_CACHE_DIR/temporal-test-server/$TEMPORAL_TEST_SERVER_VERSION/temporal-test-server}"
+
+# Debian's postgresql package puts its binaries in a versioned folder off PATH.
+pg_bin_dir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+
+export AURA_CACHE_DIR TEMPORAL_CLI_PATH TEMPORAL_TEST_SERVER_PATH

@@ -1,0 +1,37 @@
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Logger as PinoLogger } from 'pino';
+import { createActivities, type ActivityDeps } from '../activities';
+
+export interface WorkerSettings {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  /** A prebuilt bundle (production); without it the workflows are bundled from source. */
+  workflowBundlePath?: string;
+}
+
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/** The worker: every workflow and activity, polling one task queue. */
+export async function createAuraWorker(
+  settings: WorkerSettings,
+  deps: ActivityDeps,
+  logger?: PinoLogger,
+): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect({ address: settings.address });
+  const workflowSource: Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> = settings.workflowBundlePath
+    ? { workflowBundle: { codePath: settings.workflowBundlePath } }
+    : { workflowsPath: WORKFLOWS_PATH };
+  const worker = await Worker.create({
+    connection,
+    namespace: settings.namespace,
+    taskQueue: settings.taskQueue,
+    ...workflowSource,
+    activities: createActivities(deps),
+    // Bounded so one slow dependency can't pile up unbounded work in this process.
+    maxConcurrentActivityTaskExecutions: 100,
+    shutdownGraceTime: '10 seconds',
+  });
+  logger?.info({ taskQueue: settings.taskQueue }, 'worker ready');
+  return { worker, connection };
+}

@@ -1,0 +1,40 @@
+import 'reflect-metadata';
+import { loadConfig } from '../config';
+import { createDataSource } from '../db/data-source';
+import { RedisUserEventPublisher } from '../platform/events/publisher';
+import { createLogger } from '../platform/logging';
+import { createRedis } from '../platform/redis';
+import { createAuraWorker } from './create-worker';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ name: 'worker', level: config.LOG_LEVEL });
+  const dataSource = await createDataSource({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'aura-worker' }).initialize();
+  const redis = createRedis(config.REDIS_URL, { name: 'aura-worker' });
+  const { worker, connection } = await createAuraWorker(
+    {
+      address: config.TEMPORAL_ADDRESS,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      workflowBundlePath: config.WORKFLOW_BUNDLE_PATH,
+    },
+    {
+      dataSource,
+      events: new RedisUserEventPublisher(redis),
+      // Only the crash test sets this; it makes the worker die right after a credit commits.
+      crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
+    },
+    logger,
+  );
+  // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and drains in-flight tasks.
+  await worker.run();
+  await connection.close();
+  redis.disconnect();
+  await dataSource.destroy();
+  logger.info('worker stopped');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
