@@ -31,9 +31,14 @@ function pgBinDir(): string {
   throw new Error('PostgreSQL binaries not found under /usr/lib/postgresql: run scripts/provision.sh');
 }
 
-/** Runs a command as the PostgreSQL account when we are root. */
+/**
+ * Runs a command as the PostgreSQL account when we are root. setpriv execs in place (unlike
+ * runuser, which stays as a parent and doesn't pass SIGINT on), so signals reach postgres itself.
+ */
 function asPgUser(command: string, args: string[]): [string, string[]] {
-  return isRoot ? ['runuser', ['-u', PG_OS_USER, '--', command, ...args]] : [command, args];
+  return isRoot
+    ? ['setpriv', ['--reuid', PG_OS_USER, '--regid', PG_OS_USER, '--init-groups', '--', command, ...args]]
+    : [command, args];
 }
 
 /** Whether the PostgreSQL account can reach `dir` (a checkout under /root, say, it can't). */
