@@ -1,0 +1,56 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import { loadConfig, type Config } from '../../config';
+import { createDataSource } from '../../db/data-source';
+import type { User } from '../../db/entities';
+import { Ledger } from '../../db/repositories/ledger';
+import { UserDirectory } from '../../db/repositories/users';
+import { accessTokensFromConfig, type AccessTokens } from '../../platform/auth/access-tokens';
+import { createRedis } from '../../platform/redis';
+
+/**
+ * Connections to the real servers the global setup started, for one test file.
+ * Each file gets its own task queue so suites never steal each other's tasks.
+ */
+export interface RealStack {
+  config: Config;
+  dataSource: DataSource;
+  redis: Redis;
+  temporal: Client;
+  tokens: AccessTokens;
+  users: UserDirectory;
+  ledger: Ledger;
+  taskQueue: string;
+  newUser(overrides?: { timeZone?: string; displayName?: string }): Promise<User>;
+  close(): Promise<void>;
+}
+
+export async function connectRealStack(suite: string): Promise<RealStack> {
+  const taskQueue = `test-${suite}-${randomUUID().slice(0, 8)}`;
+  const config = loadConfig({ ...process.env, TEMPORAL_TASK_QUEUE: taskQueue });
+  const dataSource = await createDataSource({ url: config.DATABASE_URL, poolSize: 20, applicationName: `test-${suite}` }).initialize();
+  const redis = createRedis(config.REDIS_URL, { name: `test-${suite}` });
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const users = new UserDirectory(dataSource);
+  return {
+    config,
+    dataSource,
+    redis,
+    temporal,
+    tokens: accessTokensFromConfig(config),
+    users,
+    ledger: new Ledger(dataSource),
+    taskQueue,
+    newUser: (overrides = {}) =>
+      users.create({ displayName: overrides.displayName ?? `tester ${randomUUID().slice(0, 6)}`, timeZone: overrides.timeZone ?? 'UTC' }),
+    async close() {
+      await connection.close();
+      redis.disconnect();
+      await dataSource.destroy();
+    },
+  };
+}

@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type {
+  CreditDailyRewardInput,
+  CreditDailyRewardResult,
+  DailyRewardActivities,
+  SendReminderInput,
+} from '../../activities/daily-reward';
+import { DailyRewardFlows } from '../../api/daily-reward/flow-client';
+import { addDays } from '../../domain/calendar';
+import { DEFAULT_DAILY_REWARD_POLICY, type DailyRewardPolicy } from '../../domain/daily-reward/cycle';
+import { AppError, ErrorCode } from '../../domain/errors';
+import { claimDailyRewardUpdate, dailyRewardStatusQuery, dailyRewardWorkflowId } from '../../workflows/daily-reward/definitions';
+import { createTimeSkippingEnv, workflowBundle } from '../support/time-skipping';
+
+/**
+ * The daily-reward workflow on the time-skipping test server: weeks of simulated days run in
+ * seconds. Activities are recorded in memory here; their real Postgres/Redis behaviour is
+ * covered by the integration suite.
+ */
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+let env: TestWorkflowEnvironment;
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+});
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+class RecordingActivities {
+  credits: CreditDailyRewardInput[] = [];
+  reminders: SendReminderInput[] = [];
+  private balance = 0;
+
+  build(): DailyRewardActivities {
+    return {
+      creditDailyReward: async (input): Promise<CreditDailyRewardResult> => {
+        const first = !this.credits.some((c) => c.idempotencyKey === input.idempotencyKey);
+        this.credits.push(input);
+        if (first) this.balance += input.coins;
+        return { ledgerEntryId: String(this.credits.length), coinBalance: this.balance, applied: first };
+      },
+      sendDailyRewardReminder: async (input) => {
+        this.reminders.push(input);
+        return { notificationId: randomUUID() };
+      },
+    };
+  }
+}
+
+interface Scenario {
+  activities: RecordingActivities;
+  flows: DailyRewardFlows;
+  userId: string;
+  claim(): Promise<Awaited<ReturnType<DailyRewardFlows['claim']>>>;
+  /** Moves simulated time forward to the next given UTC hour. */
+  advanceToHour(hourUtc: number, extraDays?: number): Promise<void>;
+}
+
+async function withScenario(
+  options: { timeZone?: string; policy?: Partial<DailyRewardPolicy> },
+  body: (s: Scenario) => Promise<void>,
+): Promise<void> {
+  const taskQueue = `daily-reward-ts-${randomUUID()}`;
+  const activities = new RecordingActivities();
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: activities.build(),
+  });
+  const userId = randomUUID();
+  const policy = { ...DEFAULT_DAILY_REWARD_POLICY, ...options.policy };
+  const flows = new DailyRewardFlows(env.client, taskQueue, policy);
+  const user = { id: userId, timeZone: options.timeZone ?? 'UTC' };
+  // The test server holds time still while any workflow task is outstanding, so a flow left
+  // running after its worker stops would freeze time for the next test: end it here.
+  const finish = async () => {
+    await env.client.workflow
+      .getHandle(dailyRewardWorkflowId(userId))
+      .terminate('test finished')
+      .catch(() => undefined);
+  };
+  await worker.runUntil(
+    body({
+      activities,
+      flows,
+      userId,
+      claim: () => flows.claim(user),
+      async advanceToHour(hourUtc, extraDays = 0) {
+        const now = await env.currentTimeMs();
+        const dayStart = Math.floor(now / DAY) * DAY;
+        let target = dayStart + hourUtc * HOUR;
+        if (target <= now) target += DAY;
+        await env.sleep(target + extraDays * DAY - now);
+      },
+    }).finally(finish),
+  );
+}
+
+describe('daily-reward workflow (time-skipping)', () => {
+  it('pays the 7-day table in order on consecutive days, then wraps to day 1 and keeps the streak', async () => {
+    await withScenario({}, async (s) => {
+      const claims = [];
+      await s.advanceToHour(10);
+      for (let i = 0; i < 9; i++) {
+        claims.push(await s.claim());
+        await s.advanceToHour(10);
+      }
+      expect(claims.map((c) => c.coins)).toEqual([10, 20, 30, 40, 50, 60, 150, 10, 20]);
+      expect(claims.map((c) => c.day)).toEqual([1, 2, 3, 4, 5, 6, 7, 1, 2]);
+      expect(claims.map((c) => c.streak)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(claims.every((c) => !c.streakReset)).toBe(true);
+      expect(claims.at(-1)?.coinBalance).toBe(390);
+
+      const snapshot = await s.flows.status({ id: s.userId, timeZone: 'UTC' });
+      expect(snapshot.cyclesCompleted).toBe(1);
+      expect(s.activities.credits.map((c) => c.idempotencyKey)).toEqual(
+        claims.map((c) => `daily-reward:${s.userId}:${c.date}`),
+      );
+    });
+  });
+
+  it('resets to day 1 and streak 1 after a whole missed day', async () => {
+    await withScenario({}, async (s) => {
+      await s.advanceToHour(9);
+      await s.claim(); // day 1
+      await s.advanceToHour(9);
+      await s.claim(); // day 2
+      await s.advanceToHour(9, 1); // skips one whole day
+      const afterGap = await s.claim();
+      expect(afterGap).toMatchObject({ day: 1, coins: 10, streak: 1, streakReset: true });
+    });
+  });
+
+  it('keeps the streak when the next claim comes late on the following day', async () => {
+    await withScenario({}, async (s) => {
+      await s.advanceToHour(0);
+      await env.sleep(5 * 60_000); // 00:05
+      await s.claim();
+      await s.advanceToHour(23, 1); // 23:00 the next day: almost 47 hours later
+      const next = await s.claim();
+      expect(next).toMatchObject({ day: 2, streak: 2, streakReset: false });
+    });
+  });
+
+  it('rejects a second claim on the same day and credits once', async () => {
+    await withScenario({}, async (s) => {
+      await s.advanceToHour(8);
+      const first = await s.claim();
+      await env.sleep(3 * HOUR);
+      const second = s.claim();
+      await expect(second).rejects.toBeInstanceOf(AppError);
+      await expect(second).rejects.toMatchObject({ code: ErrorCode.AlreadyClaimedToday, status: 409 });
+      expect(s.activities.credits).toHaveLength(1);
+      expect(s.activities.credits[0]).toMatchObject({ coins: first.coins, idempotencyKey: `daily-reward:${s.userId}:${first.date}` });
+
+      // The update is refused by the validator, so it leaves no trace in the history.
+      const handle = env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId));
+      const raw = handle.executeUpdate(claimDailyRewardUpdate);
+      await expect(raw).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+      const failure = await raw.catch((e: WorkflowUpdateFailedError) => e.cause);
+      expect(failure).toBeInstanceOf(ApplicationFailure);
+      expect((failure as ApplicationFailure).type).toBe(ErrorCode.AlreadyClaimedToday);
+      const history = await handle.fetchHistory();
+      const updateEvents = history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? [];
+      expect(updateEvents).toHaveLength(1);
+    });
+  });
+
+  it('follows the user time zone for the day boundary', async () => {
+    await withScenario({ timeZone: 'Asia/Kolkata' }, async (s) => {
+      await s.advanceToHour(18); // 23:30 in Kolkata
+      const first = await s.claim();
+      await env.sleep(HOUR); // 00:30 the next day in Kolkata, still the same UTC day
+      const second = await s.claim();
+      expect(second.day).toBe(2);
+      expect(second.date > first.date).toBe(true);
+    });
+  });
+
+  it('sends one reminder a few hours before an unclaimed day breaks the streak', async () => {
+    await withScenario({ policy: { reminderLeadHours: 4 } }, async (s) => {
+      await s.advanceToHour(10);
+      const first = await s.claim();
+      await s.advanceToHour(19, 1); // 19:00 on the next day: 5 h before the break, not yet
+      expect(s.activities.reminders).toHaveLength(0);
+      await env.sleep(2 * HOUR); // 21:00: past the 20:00 reminder
+      expect(s.activities.reminders).toHaveLength(1);
+      const reminder = s.activities.reminders[0]!;
+      expect(reminder.forDate > first.date).toBe(true);
+      expect(reminder.idempotencyKey).toBe(`daily-reward-reminder:${s.userId}:${reminder.forDate}`);
+      await env.sleep(3 * DAY);
+      expect(s.activities.reminders).toHaveLength(1);
+    });
+  });
+
+  it('sends no reminder when the day is claimed in time', async () => {
+    await withScenario({ policy: { reminderLeadHours: 4 } }, async (s) => {
+      await s.advanceToHour(10);
+      await s.claim();
+      await s.advanceToHour(12, 1); // the next day, well before its 20:00 reminder
+      const second = await s.claim();
+      await s.advanceToHour(19, 1);
+      expect(s.activities.reminders).toHaveLength(0);
+      await env.sleep(2 * HOUR);
+      // Only the day after the second claim, which went unclaimed, was reminded about.
+      expect(s.activities.reminders.map((r) => r.forDate)).toEqual([addDays(second.date, 1)]);
+    });
+  });
+
+  it('continues as new after the configured number of claims and keeps the state', async () => {
+    await withScenario({ policy: { maxClaimsPerRun: 2 } }, async (s) => {
+      const handle = env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId));
+      await s.advanceToHour(10);
+      await s.claim();
+      const firstRun = (await handle.describe()).runId;
+      await s.advanceToHour(10);
+      await s.claim();
+      await s.advanceToHour(10);
+      const third = await s.claim();
+      const latest = await env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId)).describe();
+      expect(latest.runId).not.toBe(firstRun);
+      expect(third).toMatchObject({ day: 3, streak: 3 });
+      const snapshot = await env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId)).query(dailyRewardStatusQuery);
+      expect(snapshot.state).toMatchObject({ currentDay: 3, streak: 3, totalClaims: 3 });
+    });
+  });
+});
