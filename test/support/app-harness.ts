@@ -1,0 +1,70 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Worker } from '@temporalio/worker';
+import type { Config } from '../../config';
+import { createActivities } from '../../activities';
+import { createApiApp } from '../../api/app';
+import { RedisUserEventPublisher } from '../../platform/events/publisher';
+import { createLogger, type Logger } from '../../platform/logging';
+import { createRedis } from '../../platform/redis';
+import { createRealtimeEdge, type RealtimeEdge } from '../../realtime/edge';
+import type { RealStack } from './real-stack';
+import { workflowBundle } from './time-skipping';
+import { NativeConnection } from '@temporalio/worker';
+
+export const testLogger: Logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
+
+/** The API on an ephemeral port, over the real stack. */
+export async function startApi(stack: RealStack, overrides: Partial<Config> = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const app = createApiApp({
+    config: { ...stack.config, ...overrides },
+    dataSource: stack.dataSource,
+    redis: stack.redis,
+    temporal: stack.temporal,
+    tokens: stack.tokens,
+    logger: testLogger,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A worker with the real activities (Postgres, Redis) on the suite's task queue. */
+export async function startWorker(stack: RealStack): Promise<{ worker: Worker; stop(): Promise<void> }> {
+  const connection = await NativeConnection.connect({ address: stack.config.TEMPORAL_ADDRESS });
+  const worker = await Worker.create({
+    connection,
+    namespace: stack.config.TEMPORAL_NAMESPACE,
+    taskQueue: stack.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities({ dataSource: stack.dataSource, events: new RedisUserEventPublisher(stack.redis) }),
+  });
+  const running = worker.run();
+  return {
+    worker,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
+/** A realtime edge on an ephemeral port with its own Redis subscriber connection. */
+export async function startEdge(stack: RealStack, settings: { allowedOrigins?: string[]; maxMessageBytes?: number } = {}): Promise<{ url: string; edge: RealtimeEdge; close(): Promise<void> }> {
+  const edge = createRealtimeEdge(
+    {
+      allowedOrigins: settings.allowedOrigins ?? ['https://app.aura.test'],
+      maxMessageBytes: settings.maxMessageBytes ?? 4096,
+      allowJsFallback: false,
+    },
+    { tokens: stack.tokens, subscriber: createRedis(stack.config.REDIS_URL, { name: 'test-edge-sub' }), logger: testLogger },
+  );
+  const port = await edge.listen('127.0.0.1', 0);
+  return { url: `ws://127.0.0.1:${port}/v1/ws`, edge, close: () => edge.close() };
+}

@@ -1,0 +1,64 @@
+import WebSocket from 'ws';
+
+/**
+ * A WebSocket test client that queues every message, so a test awaits the next event of a
+ * type instead of sleeping.
+ */
+export class TestSocket {
+  private readonly received: Record<string, unknown>[] = [];
+  private readonly waiters: { type: string; resolve: (m: Record<string, unknown>) => void }[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const message = JSON.parse(data.toString()) as Record<string, unknown>;
+      const i = this.waiters.findIndex((w) => w.type === message.type);
+      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(message);
+      else this.received.push(message);
+    });
+    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  /** Connects and waits for the edge's `ready` (the user's channel is subscribed). */
+  static async connect(url: string, options: { token?: string; origin?: string; query?: boolean } = {}): Promise<TestSocket> {
+    const headers: Record<string, string> = {};
+    if (options.token && !options.query) headers.authorization = `Bearer ${options.token}`;
+    const target = options.token && options.query ? `${url}?access_token=${encodeURIComponent(options.token)}` : url;
+    const ws = new WebSocket(target, { headers, ...(options.origin ? { origin: options.origin } : {}) });
+    const socket = new TestSocket(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res) => reject(new UpgradeRejected(res.statusCode ?? 0)));
+      ws.once('error', reject);
+    });
+    await socket.next('ready');
+    return socket;
+  }
+
+  next(type: string): Promise<Record<string, unknown>> {
+    const i = this.received.findIndex((m) => m.type === type);
+    if (i >= 0) return Promise.resolve(this.received.splice(i, 1)[0]!);
+    return new Promise((resolve) => this.waiters.push({ type, resolve }));
+  }
+
+  /** Messages received and not yet taken by next(). */
+  pending(): Record<string, unknown>[] {
+    return [...this.received];
+  }
+
+  send(message: unknown): void {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  async close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    this.ws.close();
+    await this.closed;
+  }
+}
+
+export class UpgradeRejected extends Error {
+  constructor(readonly status: number) {
+    super(`upgrade rejected with HTTP ${status}`);
+  }
+}
