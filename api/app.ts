@@ -59,9 +59,10 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       max: config.RATE_LIMIT_USER_PER_MINUTE,
       durationMs: MINUTE,
       key: (ctx) => ctx.state.auth?.userId ?? false,
+      logger,
     }),
   );
-  userRoutes.use(dailyRewardRoutes({ flows, users }).routes());
+  userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource }).routes());
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());
@@ -76,6 +77,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       max: config.RATE_LIMIT_IP_PER_MINUTE,
       durationMs: MINUTE,
       key: (ctx) => (ctx.path === '/v1/healthz' ? false : ctx.ip),
+      logger,
     }),
   );
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));

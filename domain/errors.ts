@@ -7,6 +7,8 @@ export const ErrorCode = {
   Unauthenticated: 'UNAUTHENTICATED',
   Forbidden: 'FORBIDDEN',
   NotFound: 'NOT_FOUND',
+  MethodNotAllowed: 'METHOD_NOT_ALLOWED',
+  UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
   UserNotFound: 'USER_NOT_FOUND',
   RateLimited: 'RATE_LIMITED',
   AlreadyClaimedToday: 'ALREADY_CLAIMED_TODAY',

@@ -1,16 +1,31 @@
 import Router from '@koa/router';
+import type { DataSource } from 'typeorm';
+import { z } from 'zod';
+import { DailyRewardClaims } from '../../db/repositories/daily-reward-claims';
 import type { UserDirectory } from '../../db/repositories/users';
 import { AppError, ErrorCode } from '../../domain/errors';
 import type { ApiState } from '../http/context';
+import { parseInput } from '../http/validate';
 import type { DailyRewardFlows } from './flow-client';
 
 function isoOrNull(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-/** `GET /rewards/daily` and `POST /rewards/daily/claim`, for the signed-in user. */
-export function dailyRewardRoutes(deps: { flows: DailyRewardFlows; users: UserDirectory }): Router<ApiState> {
+const claimHistoryQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    before: z.iso.date().optional(),
+  })
+  .strict();
+
+/** A claim carries no input; anything sent is a client bug worth surfacing. */
+const claimBody = z.object({}).strict();
+
+/** The daily reward of the signed-in user: status, claim, and the history of claimed days. */
+export function dailyRewardRoutes(deps: { flows: DailyRewardFlows; users: UserDirectory; dataSource: DataSource }): Router<ApiState> {
   const router = new Router<ApiState>();
+  const claims = new DailyRewardClaims(deps.dataSource);
 
   async function currentUser(userId: string) {
     const user = await deps.users.findById(userId);
@@ -29,7 +44,14 @@ export function dailyRewardRoutes(deps: { flows: DailyRewardFlows; users: UserDi
     };
   });
 
+  router.get('/rewards/daily/claims', async (ctx) => {
+    const page = parseInput(claimHistoryQuery, ctx.query);
+    const user = await currentUser(ctx.state.auth!.userId);
+    ctx.body = await claims.listForUser(user.id, page);
+  });
+
   router.post('/rewards/daily/claim', async (ctx) => {
+    parseInput(claimBody, ctx.request.body ?? {});
     const user = await currentUser(ctx.state.auth!.userId);
     const claim = await deps.flows.claim(user);
     ctx.status = 200;

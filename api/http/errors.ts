@@ -16,6 +16,8 @@ function codeForStatus(status: number): ErrorCode {
   if (status === 401) return ErrorCode.Unauthenticated;
   if (status === 403) return ErrorCode.Forbidden;
   if (status === 404) return ErrorCode.NotFound;
+  if (status === 405) return ErrorCode.MethodNotAllowed;
+  if (status === 415) return ErrorCode.UnsupportedMediaType;
   if (status === 413) return ErrorCode.PayloadTooLarge;
   if (status === 429) return ErrorCode.RateLimited;
   return ErrorCode.ValidationFailed;

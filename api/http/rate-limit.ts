@@ -3,6 +3,7 @@ import type { Middleware } from 'koa';
 import ratelimit from 'koa-ratelimit';
 import { ErrorCode } from '../../domain/errors';
 import type { ApiState } from './context';
+import type { Logger } from '../../platform/logging';
 import { errorBody } from './errors';
 
 type Ctx = Parameters<Middleware<ApiState>>[0];
@@ -14,10 +15,11 @@ interface LimitOptions {
   max: number;
   durationMs: number;
   key: (ctx: Ctx) => string | false;
+  logger: Logger;
 }
 
 /** A sliding-window limit in Redis (shared by every API process), answering 429 with Retry-After. */
-export function rateLimit({ redis, name, max, durationMs, key }: LimitOptions): Middleware<ApiState> {
+export function rateLimit({ redis, name, max, durationMs, key, logger }: LimitOptions): Middleware<ApiState> {
   // onLimited exists in koa-ratelimit 6 but not in its published types.
   const options = {
     driver: 'redis',
@@ -32,5 +34,27 @@ export function rateLimit({ redis, name, max, durationMs, key }: LimitOptions): 
       ctx.body = errorBody(ErrorCode.RateLimited, 'too many requests; slow down', { retryAfterSeconds: retryAfter, limit: name });
     },
   };
-  return ratelimit(options as Parameters<typeof ratelimit>[0]) as unknown as Middleware<ApiState>;
+  const limit = ratelimit(options as Parameters<typeof ratelimit>[0]) as unknown as Middleware<ApiState>;
+
+  // Fails open: a Redis outage must not take every route down with it. Money is protected by
+  // the ledger's idempotency keys, not by rate limits; /readyz reports Redis as down meanwhile.
+  return async (ctx, next) => {
+    let passedThrough = false;
+    try {
+      await limit(ctx, async () => {
+        passedThrough = true;
+        await next();
+      });
+    } catch (err) {
+      if (passedThrough || !isRedisError(err)) throw err;
+      logger.warn({ err: (err as Error).message, limit: name }, 'rate limiter unavailable; letting the request through');
+      await next();
+    }
+  };
+}
+
+function isRedisError(err: unknown): boolean {
+  const name = (err as { name?: string } | null)?.name ?? '';
+  const message = (err as { message?: string } | null)?.message ?? '';
+  return /Redis|MaxRetriesPerRequest/i.test(name) || /ECONNREFUSED|Connection is closed|max retries/i.test(message);
 }
