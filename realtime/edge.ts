@@ -60,7 +60,8 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
   });
 
   app.ws<SocketData>(WS_PATH, {
-    maxPayloadLength: settings.maxMessageBytes,
+    // uWS drops a connection without a close frame past this; up to it, we answer 1009 ourselves.
+    maxPayloadLength: settings.maxMessageBytes * 2,
     maxBackpressure: settings.maxBackpressureBytes ?? 1024 * 1024,
     idleTimeout: 60,
     sendPingsAutomatically: true,
@@ -128,6 +129,10 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
     message: (ws, message, isBinary) => {
       if (isBinary) {
         ws.end(CloseCode.UnsupportedData, 'text frames only');
+        return;
+      }
+      if (message.byteLength > settings.maxMessageBytes) {
+        ws.end(CloseCode.MessageTooBig, 'message too big');
         return;
       }
       let parsed: unknown;

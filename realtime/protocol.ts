@@ -7,6 +7,8 @@ export const CloseCode = {
   GoingAway: 1001,
   /** Binary frames are not part of the protocol. */
   UnsupportedData: 1003,
+  /** A message over the size limit: a client bug, don't resend it. */
+  MessageTooBig: 1009,
   /** Temporary server trouble: reconnect with backoff. */
   TryAgainLater: 1013,
   /** The access token expired: refresh it, then reconnect. */

@@ -35,26 +35,49 @@ export class Ledger {
     await manager.query(`INSERT INTO wallets (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`, [userId]);
   }
 
-  async post(posting: LedgerPosting, manager: EntityManager = this.dataSource.manager): Promise<PostedEntry> {
+  /**
+   * Posts one entry, at most once per idempotency key. A replayed key returns the original
+   * entry with applied=false, even when replaying it now would overdraw (the effect happened).
+   * `manager` must be inside a transaction; without one the post runs in its own.
+   */
+  async post(posting: LedgerPosting, manager?: EntityManager): Promise<PostedEntry> {
     if (!Number.isSafeInteger(posting.amount) || posting.amount === 0) {
       throw new AppError(ErrorCode.ValidationFailed, 'amount must be a non-zero integer', 422);
     }
+    if (!manager) return this.dataSource.transaction((tx) => this.postInTransaction(posting, tx));
+    return this.postInTransaction(posting, manager);
+  }
+
+  private async postInTransaction(posting: LedgerPosting, tx: EntityManager): Promise<PostedEntry> {
+    // Postgres runs the BEFORE trigger and CHECKs before it detects the key conflict, so a
+    // replay must be recognised before inserting, not only through ON CONFLICT.
+    const prior = await this.findByKey(posting.idempotencyKey, tx);
+    if (prior) return replayOf(prior, posting);
+
     let rows: { id: string; balance_after: string }[];
+    await tx.query('SAVEPOINT ledger_post');
     try {
       // balance_after is computed by the ledger_entries_balance_after trigger.
-      rows = await manager.query(
+      rows = await tx.query(
         `INSERT INTO ledger_entries (user_id, currency, amount, balance_after, reason, idempotency_key, metadata)
          VALUES ($1, $2, $3, 0, $4, $5, $6)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING id, balance_after`,
         [posting.userId, posting.currency, posting.amount, posting.reason, posting.idempotencyKey, posting.metadata ?? {}],
       );
+      await tx.query('RELEASE SAVEPOINT ledger_post');
     } catch (err) {
+      await tx.query('ROLLBACK TO SAVEPOINT ledger_post');
+      // A concurrent post of the same key may have committed while we waited on the wallet lock.
+      const raced = await this.findByKey(posting.idempotencyKey, tx);
+      if (raced) return replayOf(raced, posting);
       throw translateLedgerError(err);
     }
     const inserted = rows[0];
     if (inserted) return { entryId: String(inserted.id), balanceAfter: Number(inserted.balance_after), applied: true };
-    return this.existing(posting, manager);
+    const concurrent = await this.findByKey(posting.idempotencyKey, tx);
+    if (!concurrent) throw new Error(`ledger entry ${posting.idempotencyKey} conflicted but is not visible`);
+    return replayOf(concurrent, posting);
   }
 
   async balances(userId: string, manager: EntityManager = this.dataSource.manager): Promise<{ coins: number; diamonds: number } | null> {
@@ -66,22 +89,28 @@ export class Ledger {
     return row ? { coins: Number(row.coins), diamonds: Number(row.diamonds) } : null;
   }
 
-  private async existing(posting: LedgerPosting, manager: EntityManager): Promise<PostedEntry> {
-    const rows: { id: string; user_id: string; currency: string; amount: string; balance_after: string }[] = await manager.query(
+  private async findByKey(key: string, manager: EntityManager): Promise<StoredEntry | null> {
+    const rows: StoredEntry[] = await manager.query(
       `SELECT id, user_id, currency, amount, balance_after FROM ledger_entries WHERE idempotency_key = $1`,
-      [posting.idempotencyKey],
+      [key],
     );
-    const row = rows[0];
-    if (!row) throw new Error(`ledger entry ${posting.idempotencyKey} conflicted but is not visible`);
-    if (row.user_id !== posting.userId || row.currency !== posting.currency || Number(row.amount) !== posting.amount) {
-      throw new AppError(
-        ErrorCode.IdempotencyConflict,
-        'this idempotency key was already used for a different ledger entry',
-        409,
-      );
-    }
-    return { entryId: String(row.id), balanceAfter: Number(row.balance_after), applied: false };
+    return rows[0] ?? null;
   }
+}
+
+interface StoredEntry {
+  id: string;
+  user_id: string;
+  currency: string;
+  amount: string;
+  balance_after: string;
+}
+
+function replayOf(stored: StoredEntry, posting: LedgerPosting): PostedEntry {
+  if (stored.user_id !== posting.userId || stored.currency !== posting.currency || Number(stored.amount) !== posting.amount) {
+    throw new AppError(ErrorCode.IdempotencyConflict, 'this idempotency key was already used for a different ledger entry', 409);
+  }
+  return { entryId: String(stored.id), balanceAfter: Number(stored.balance_after), applied: false };
 }
 
 function translateLedgerError(err: unknown): unknown {

@@ -28,7 +28,10 @@ export class TestSocket {
     const socket = new TestSocket(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res) => reject(new UpgradeRejected(res.statusCode ?? 0)));
+      ws.once('unexpected-response', (req, res) => {
+        req.destroy(); // ws leaves the refused request open otherwise
+        reject(new UpgradeRejected(res.statusCode ?? 0));
+      });
       ws.once('error', reject);
     });
     await socket.next('ready');
