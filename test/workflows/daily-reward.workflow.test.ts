@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -14,6 +16,7 @@ import { addDays } from '../../domain/calendar';
 import { DEFAULT_DAILY_REWARD_POLICY, type DailyRewardPolicy } from '../../domain/daily-reward/cycle';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { claimDailyRewardUpdate, dailyRewardStatusQuery, dailyRewardWorkflowId } from '../../workflows/daily-reward/definitions';
+import { HISTORIES_DIR, historyToFile } from '../replay/histories';
 import { createTimeSkippingEnv, workflowBundle } from '../support/time-skipping';
 
 /**
@@ -64,8 +67,15 @@ interface Scenario {
   advanceToHour(hourUtc: number, extraDays?: number): Promise<void>;
 }
 
+/** `AURA_RECORD_HISTORIES=1 npx jest test/workflows` refreshes the histories the replay test checks. */
+async function recordHistory(name: string, workflowId: string): Promise<void> {
+  if (process.env.AURA_RECORD_HISTORIES !== '1') return;
+  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  writeFileSync(join(HISTORIES_DIR, `${name}.json`), historyToFile(history));
+}
+
 async function withScenario(
-  options: { timeZone?: string; policy?: Partial<DailyRewardPolicy> },
+  options: { timeZone?: string; policy?: Partial<DailyRewardPolicy>; record?: string },
   body: (s: Scenario) => Promise<void>,
 ): Promise<void> {
   const taskQueue = `daily-reward-ts-${randomUUID()}`;
@@ -83,6 +93,7 @@ async function withScenario(
   // The test server holds time still while any workflow task is outstanding, so a flow left
   // running after its worker stops would freeze time for the next test: end it here.
   const finish = async () => {
+    if (options.record) await recordHistory(options.record, dailyRewardWorkflowId(userId));
     await env.client.workflow
       .getHandle(dailyRewardWorkflowId(userId))
       .terminate('test finished')
@@ -107,7 +118,7 @@ async function withScenario(
 
 describe('daily-reward workflow (time-skipping)', () => {
   it('pays the 7-day table in order on consecutive days, then wraps to day 1 and keeps the streak', async () => {
-    await withScenario({}, async (s) => {
+    await withScenario({ record: 'daily-reward.seven-day-cycle-wraps' }, async (s) => {
       const claims = [];
       await s.advanceToHour(10);
       for (let i = 0; i < 9; i++) {
@@ -129,7 +140,7 @@ describe('daily-reward workflow (time-skipping)', () => {
   });
 
   it('resets to day 1 and streak 1 after a whole missed day', async () => {
-    await withScenario({}, async (s) => {
+    await withScenario({ record: 'daily-reward.missed-day-resets' }, async (s) => {
       await s.advanceToHour(9);
       await s.claim(); // day 1
       await s.advanceToHour(9);
@@ -152,7 +163,7 @@ describe('daily-reward workflow (time-skipping)', () => {
   });
 
   it('rejects a second claim on the same day and credits once', async () => {
-    await withScenario({}, async (s) => {
+    await withScenario({ record: 'daily-reward.same-day-claim-rejected' }, async (s) => {
       await s.advanceToHour(8);
       const first = await s.claim();
       await env.sleep(3 * HOUR);
@@ -187,7 +198,7 @@ describe('daily-reward workflow (time-skipping)', () => {
   });
 
   it('sends one reminder a few hours before an unclaimed day breaks the streak', async () => {
-    await withScenario({ policy: { reminderLeadHours: 4 } }, async (s) => {
+    await withScenario({ policy: { reminderLeadHours: 4 }, record: 'daily-reward.reminder-sent' }, async (s) => {
       await s.advanceToHour(10);
       const first = await s.claim();
       await s.advanceToHour(19, 1); // 19:00 on the next day: 5 h before the break, not yet
@@ -217,7 +228,7 @@ describe('daily-reward workflow (time-skipping)', () => {
   });
 
   it('continues as new after the configured number of claims and keeps the state', async () => {
-    await withScenario({ policy: { maxClaimsPerRun: 2 } }, async (s) => {
+    await withScenario({ policy: { maxClaimsPerRun: 2 }, record: 'daily-reward.continued-as-new' }, async (s) => {
       const handle = env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId));
       await s.advanceToHour(10);
       await s.claim();
