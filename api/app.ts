@@ -6,6 +6,7 @@ import Koa from 'koa';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { UserDirectory } from '../db/repositories/users';
+import { DEFAULT_DAILY_REWARD_POLICY, validatePolicy, type DailyRewardPolicy } from '../domain/daily-reward/cycle';
 import type { AccessTokens } from '../platform/auth/access-tokens';
 import type { Logger } from '../platform/logging';
 import { DailyRewardFlows } from './daily-reward/flow-client';
@@ -43,11 +44,14 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   app.silent = true; // errors are logged once, by errorResponses
 
   const users = new UserDirectory(deps.dataSource);
-  const flows = new DailyRewardFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, {
+  const rewardPolicy: DailyRewardPolicy = {
+    ...DEFAULT_DAILY_REWARD_POLICY,
     coinsByDay: config.DAILY_REWARD_COINS,
     reminderLeadHours: config.DAILY_REWARD_REMINDER_LEAD_HOURS,
-    maxClaimsPerRun: 100,
-  });
+  };
+  const policyProblems = validatePolicy(rewardPolicy);
+  if (policyProblems.length) throw new Error(`invalid daily-reward configuration: ${policyProblems.join('; ')}`);
+  const flows = new DailyRewardFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, rewardPolicy);
 
   const publicRoutes = healthRoutes(deps);
   const userRoutes = new Router<ApiState>();

@@ -23,7 +23,9 @@ async function main(): Promise<void> {
   server.requestTimeout = 30_000;
 
   stopOnSignals(logger, async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections(); // keep-alive sockets would otherwise hold close() open
+    await closed;
     await temporal.connection.close();
     redis.disconnect();
     await dataSource.destroy();
