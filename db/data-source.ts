@@ -2,8 +2,9 @@ import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { entities } from './entities';
 import { Foundation1764144000000 } from './migrations/1764144000000-Foundation';
+import { IdentitiesAndSessions1764200000000 } from './migrations/1764200000000-IdentitiesAndSessions';
 
-export const migrations = [Foundation1764144000000];
+export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000];
 
 /** The one way to reach PostgreSQL. Schema changes go through migrations only. */
 export function createDataSource(options: { url: string; poolSize?: number; applicationName?: string }): DataSource {

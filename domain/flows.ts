@@ -14,6 +14,7 @@ export const searchAttributeRegistrations = ['UserId=Keyword', 'FlowKind=Keyword
 
 export const FlowKind = {
   DailyReward: 'daily-reward',
+  PhoneOtp: 'phone-otp',
 } as const;
 export type FlowKind = (typeof FlowKind)[keyof typeof FlowKind];
 

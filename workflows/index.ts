@@ -1,2 +1,3 @@
 // The workflow bundle's entry: every workflow type the worker registers.
 export { dailyRewardWorkflow } from './daily-reward/workflow';
+export { otpWorkflow } from './otp/workflow';

@@ -19,6 +19,14 @@ const UPDATE_REFUSALS: Partial<Record<string, number>> = {
   [ErrorCode.UserNotFound]: 404,
   [ErrorCode.ValidationFailed]: 422,
   [ErrorCode.DependencyUnavailable]: 503,
+  [ErrorCode.OtpResendCooldown]: 429,
+  [ErrorCode.OtpSendLimit]: 429,
+  [ErrorCode.OtpInvalidCode]: 400,
+  [ErrorCode.OtpAttemptsExhausted]: 429,
+  [ErrorCode.OtpExpired]: 400,
+  [ErrorCode.OtpNotRequested]: 400,
+  [ErrorCode.OtpAlreadyUsed]: 400,
+  [ErrorCode.OtpSmsRejected]: 422,
 };
 
 /** Maps Temporal client errors once, for every route: refusals keep their stable code. */
