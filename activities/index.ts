@@ -1,10 +1,12 @@
 import { createDailyRewardActivities, type DailyRewardActivityDeps } from './daily-reward';
+import { createOtpActivities, type OtpActivityDeps } from './otp';
 
-export type ActivityDeps = DailyRewardActivityDeps;
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDailyRewardActivities(deps),
+    ...createOtpActivities(deps),
   };
 }

@@ -9,7 +9,17 @@ import { UserDirectory } from '../db/repositories/users';
 import { DEFAULT_DAILY_REWARD_POLICY, validatePolicy, type DailyRewardPolicy } from '../domain/daily-reward/cycle';
 import type { AccessTokens } from '../platform/auth/access-tokens';
 import type { Logger } from '../platform/logging';
+import { SessionStore } from '../db/repositories/sessions';
+import { DEFAULT_OTP_POLICY } from '../domain/otp/rules';
+import { PhoneSecrets } from '../platform/crypto/phone-secrets';
+import { RedisUserEventPublisher } from '../platform/events/publisher';
+import { createMetrics, type Metrics } from '../platform/metrics';
+import { SignInLockouts } from './auth/lockouts';
+import { OtpFlows } from './auth/otp-flow-client';
+import { authRoutes, sessionRoutes } from './auth/routes';
+import { Sessions } from './auth/sessions';
 import { DailyRewardFlows } from './daily-reward/flow-client';
+import { meRoutes } from './me/routes';
 import { dailyRewardRoutes } from './daily-reward/routes';
 import { healthRoutes } from './health/routes';
 import { requireAccessToken } from './http/auth';
@@ -19,20 +29,13 @@ import { rateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 
 export interface ApiDeps {
-  config: Pick<
-    Config,
-    | 'API_TRUSTED_PROXIES'
-    | 'RATE_LIMIT_IP_PER_MINUTE'
-    | 'RATE_LIMIT_USER_PER_MINUTE'
-    | 'TEMPORAL_TASK_QUEUE'
-    | 'DAILY_REWARD_COINS'
-    | 'DAILY_REWARD_REMINDER_LEAD_HOURS'
-  >;
+  config: Config;
   dataSource: DataSource;
   redis: Redis;
   temporal: Client;
   tokens: AccessTokens;
   logger: Logger;
+  metrics?: Metrics;
 }
 
 const MINUTE = 60_000;
@@ -53,9 +56,54 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   if (policyProblems.length) throw new Error(`invalid daily-reward configuration: ${policyProblems.join('; ')}`);
   const flows = new DailyRewardFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, rewardPolicy);
 
+  const metrics = deps.metrics ?? createMetrics();
+  const secrets = new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY);
+  const sessions = new Sessions(new SessionStore(deps.dataSource), deps.tokens, deps.redis, new RedisUserEventPublisher(deps.redis), {
+    accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+    refreshTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
+    reuseGraceSeconds: config.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
+  });
+  const otp = new OtpFlows(
+    deps.temporal,
+    config.TEMPORAL_TASK_QUEUE,
+    { ...DEFAULT_OTP_POLICY, codeTtlMs: config.OTP_CODE_TTL_SECONDS * 1000 },
+    secrets,
+  );
+
   const publicRoutes = healthRoutes(deps);
+  publicRoutes.get('/metrics', async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+
+  // Sign-in routes get the strictest limits: per IP, and per device for sending codes.
+  const signInRoutes = authRoutes({
+    otp,
+    sessions,
+    lockouts: new SignInLockouts(deps.redis),
+    secrets,
+    metrics,
+    allowedCallingCodes: config.OTP_ALLOWED_CALLING_CODES,
+    signInLimit: rateLimit({
+      redis: deps.redis,
+      name: 'auth-ip',
+      max: config.RATE_LIMIT_AUTH_IP_PER_10_MINUTES,
+      durationMs: 10 * MINUTE,
+      key: (ctx) => ctx.ip,
+      logger,
+    }),
+    otpDeviceLimit: rateLimit({
+      redis: deps.redis,
+      name: 'otp-device',
+      max: config.RATE_LIMIT_OTP_DEVICE_PER_HOUR,
+      durationMs: 60 * MINUTE,
+      key: (ctx) => (/^[\w.:-]{8,128}$/.test(ctx.get('X-Device-Id')) ? ctx.get('X-Device-Id') : false),
+      logger,
+    }),
+  });
+
   const userRoutes = new Router<ApiState>();
-  userRoutes.use(requireAccessToken(deps.tokens));
+  userRoutes.use(requireAccessToken(deps.tokens, sessions));
   userRoutes.use(
     rateLimit({
       redis: deps.redis,
@@ -67,9 +115,12 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     }),
   );
   userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource }).routes());
+  userRoutes.use(sessionRoutes({ sessions }).routes());
+  userRoutes.use(meRoutes({ dataSource: deps.dataSource }).routes());
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());
+  v1.use(signInRoutes.routes(), signInRoutes.allowedMethods({ throw: true }));
   v1.use(userRoutes.routes(), userRoutes.allowedMethods({ throw: true }));
 
   app.use(requestId(logger));

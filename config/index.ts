@@ -46,6 +46,26 @@ const schema = z
     ACCESS_TOKEN_AUDIENCE: z.string().default('aura-app'),
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
 
+    REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+    /** A rotated refresh token presented again within this window is a client retry, not theft. */
+    REFRESH_TOKEN_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+
+    /** HMAC key for phone-number keys and OTP code hashes. */
+    OTP_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    /** AES-256-GCM key (64 hex characters) for the phone numbers activities must read. */
+    PHONE_ENCRYPTION_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters'),
+    OTP_CODE_TTL_SECONDS: z.coerce.number().int().min(60).max(600).default(300),
+    /** Country calling codes allowed to sign in by phone, e.g. "44,91,1"; empty allows all. */
+    OTP_ALLOWED_CALLING_CODES: csv.default([]),
+    /** Sign-in routes per IP per 10 minutes, and OTP sends per device per hour. */
+    RATE_LIMIT_AUTH_IP_PER_10_MINUTES: z.coerce.number().int().min(1).default(30),
+    RATE_LIMIT_OTP_DEVICE_PER_HOUR: z.coerce.number().int().min(1).default(10),
+    SMS_PROVIDER: z.enum(['dev-inbox', 'twilio']).default('dev-inbox'),
+    TWILIO_BASE_URL: z.string().url().default('https://api.twilio.com'),
+    TWILIO_ACCOUNT_SID: z.string().optional(),
+    TWILIO_AUTH_TOKEN: z.string().optional(),
+    TWILIO_FROM: z.string().optional(),
+
     /** Coins for days 1..7 of the daily-reward cycle, comma separated. */
     DAILY_REWARD_COINS: csv
       .transform((parts) => parts.map(Number))
@@ -54,8 +74,21 @@ const schema = z
     DAILY_REWARD_REMINDER_LEAD_HOURS: z.coerce.number().int().min(1).max(23).default(4),
   })
   .superRefine((env, ctx) => {
-    if (env.NODE_ENV === 'production' && env.ACCESS_TOKEN_SECRET.startsWith('dev-')) {
-      ctx.addIssue({ code: 'custom', path: ['ACCESS_TOKEN_SECRET'], message: 'a development secret in production' });
+    if (env.NODE_ENV === 'production') {
+      for (const key of ['ACCESS_TOKEN_SECRET', 'OTP_SECRET'] as const) {
+        if (env[key].startsWith('dev-')) ctx.addIssue({ code: 'custom', path: [key], message: 'a development secret in production' });
+      }
+      if (/^d{64}$/.test(env.PHONE_ENCRYPTION_KEY)) {
+        ctx.addIssue({ code: 'custom', path: ['PHONE_ENCRYPTION_KEY'], message: 'a development key in production' });
+      }
+      if (env.SMS_PROVIDER === 'dev-inbox') {
+        ctx.addIssue({ code: 'custom', path: ['SMS_PROVIDER'], message: 'the dev inbox is refused in production' });
+      }
+    }
+    if (env.SMS_PROVIDER === 'twilio') {
+      for (const key of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'] as const) {
+        if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required when SMS_PROVIDER=twilio' });
+      }
     }
   });
 

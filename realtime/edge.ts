@@ -52,7 +52,21 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
   const allowedOrigins = new Set(settings.allowedOrigins);
   const channels = new ChannelSubscriptions(deps.subscriber, (channel, message) => {
     app.publish(channel, message, false);
+    // A signed-out session's sockets close now, not when their access token expires.
+    if (message.includes('"session.revoked"')) closeRevokedSession(message);
   });
+
+  function closeRevokedSession(message: string): void {
+    let sessionId: unknown;
+    try {
+      sessionId = (JSON.parse(message) as { type?: string; data?: { sessionId?: unknown } }).data?.sessionId;
+    } catch {
+      return;
+    }
+    for (const ws of sockets) {
+      if (ws.getUserData().sessionId === sessionId) ws.end(CloseCode.SessionRevoked, 'session signed out');
+    }
+  }
   let listenSocket: uws.us_listen_socket | null = null;
 
   app.get('/healthz', (res) => {

@@ -13,4 +13,6 @@ export const CloseCode = {
   TryAgainLater: 1013,
   /** The access token expired: refresh it, then reconnect. */
   TokenExpired: 4001,
+  /** The session was signed out (logout, reuse detection, ban): sign in again. */
+  SessionRevoked: 4003,
 } as const;

@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { loadConfig } from '../config';
 import { createDataSource } from '../db/data-source';
+import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { RedisUserEventPublisher } from '../platform/events/publisher';
+import { smsSenderFromConfig } from '../platform/sms/from-config';
 import { createLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
 import { createAuraWorker } from './create-worker';
@@ -20,7 +22,11 @@ async function main(): Promise<void> {
     },
     {
       dataSource,
+      redis,
       events: new RedisUserEventPublisher(redis),
+      secrets: new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY),
+      sms: smsSenderFromConfig(config, redis),
+      codeTtlMinutes: Math.round(config.OTP_CODE_TTL_SECONDS / 60),
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
     },

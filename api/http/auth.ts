@@ -5,7 +5,7 @@ import { logContext } from '../../platform/logging';
 import type { ApiState } from './context';
 
 /** Requires `Authorization: Bearer <access JWT>`; the verified claims land in ctx.state.auth. */
-export function requireAccessToken(tokens: AccessTokens): Middleware<ApiState> {
+export function requireAccessToken(tokens: AccessTokens, sessions: { isRevoked(sessionId: string): Promise<boolean> }): Middleware<ApiState> {
   return async (ctx, next) => {
     const header = ctx.get('Authorization');
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
@@ -19,6 +19,10 @@ export function requireAccessToken(tokens: AccessTokens): Middleware<ApiState> {
       if (!(err instanceof AccessTokenError)) throw err;
       ctx.set('WWW-Authenticate', `Bearer error="invalid_token"`);
       throw new AppError(ErrorCode.Unauthenticated, err.message, 401, { reason: err.reason });
+    }
+    if (await sessions.isRevoked(ctx.state.auth.sessionId)) {
+      ctx.set('WWW-Authenticate', `Bearer error="invalid_token"`);
+      throw new AppError(ErrorCode.SessionRevoked, 'this session was signed out', 401);
     }
     const store = logContext.getStore();
     if (store) store.userId = ctx.state.auth.userId;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEMO_USERS } from '../../db/seed';
-import { DEV_SECRET } from '../dev-token';
+import { DEV_SECRETS } from '../../config/dev-secrets';
 import { migrateAndSeed } from '../migrate';
 import { startProcess, waitUntil, type ManagedProcess } from './child-process';
 import { pgCanUse, startPostgres, startRedis, startTemporalDevServer } from './services';
@@ -81,7 +81,8 @@ async function main(): Promise<void> {
     TEMPORAL_ADDRESS: temporal.url,
     API_PORT: String(ports.api),
     REALTIME_PORT: String(ports.realtime),
-    ACCESS_TOKEN_SECRET: env.ACCESS_TOKEN_SECRET ?? DEV_SECRET,
+    ...DEV_SECRETS,
+    ...Object.fromEntries(Object.keys(DEV_SECRETS).filter((k) => env[k]).map((k) => [k, env[k]])),
   };
   const node = (name: string, entry: string) => {
     const p = startProcess(name, process.execPath, ['--import', 'tsx', join(root, entry)], {

@@ -52,6 +52,16 @@ function requireDockerCompose(): void {
   }
 }
 
+/** Every variable the compose file requires (`${VAR:?...}`), as a deployment would set them. */
+const REQUIRED_ENV = {
+  ACCESS_TOKEN_SECRET: SECRET,
+  OTP_SECRET: 'compose-test-otp-secret-0123456789abcdef',
+  PHONE_ENCRYPTION_KEY: 'ab'.repeat(32),
+  TWILIO_ACCOUNT_SID: 'AC0123456789abcdef0123456789abcdef',
+  TWILIO_AUTH_TOKEN: 'compose-test-token',
+  TWILIO_FROM: '+15005550006',
+};
+
 let configRun: SpawnSyncReturns<string>;
 let services: Map<string, Mapping>;
 let serviceNames: string[];
@@ -61,11 +71,11 @@ beforeAll(() => {
   requireDockerCompose();
   envFileDir = mkdtempSync(join(tmpdir(), 'aura-compose-'));
   writeFileSync(join(envFileDir, '.env'), '');
-  configRun = compose(['config'], { ACCESS_TOKEN_SECRET: SECRET });
+  configRun = compose(['config'], REQUIRED_ENV);
   const top = configRun.status === 0 ? mapping(toLines(configRun.stdout)) : new Map<string, Entry>();
   services = new Map([...mapping(top.get('services')?.children ?? [])].map(([name, entry]) => [name, mapping(entry.children)]));
-  serviceNames = nameList(compose(['config', '--services'], { ACCESS_TOKEN_SECRET: SECRET }).stdout);
-  volumeNames = nameList(compose(['config', '--volumes'], { ACCESS_TOKEN_SECRET: SECRET }).stdout);
+  serviceNames = nameList(compose(['config', '--services'], REQUIRED_ENV).stdout);
+  volumeNames = nameList(compose(['config', '--volumes'], REQUIRED_ENV).stdout);
 });
 
 afterAll(() => {
@@ -211,7 +221,8 @@ describe('docker-compose.yml', () => {
   });
 
   it('refuses to run without ACCESS_TOKEN_SECRET, naming the variable', () => {
-    const result = compose(['config', '-q'], {});
+    const { ACCESS_TOKEN_SECRET: _omitted, ...withoutSecret } = REQUIRED_ENV;
+    const result = compose(['config', '-q'], withoutSecret);
     expect(result.status).not.toBe(0);
     // docker-compose: 'Missing mandatory value for "environment" option interpolating {...} in service "api": <our message>'
     expect(result.stderr).toMatch(/Missing mandatory value/);

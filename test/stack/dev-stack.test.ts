@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { DEMO_USERS } from '../../db/seed';
 import { AccessTokens } from '../../platform/auth/access-tokens';
-import { DEV_SECRET } from '../../scripts/dev-token';
+import { DEV_SECRETS } from '../../config/dev-secrets';
 import { runEntryPoint, type ChildService } from '../support/node-process';
 
 /**
@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 async function startStack(): Promise<ChildService> {
-  const env: NodeJS.ProcessEnv = { AURA_DATA_DIR: dataDir, NODE_ENV: 'development', LOG_LEVEL: 'warn', ACCESS_TOKEN_SECRET: DEV_SECRET };
+  const env: NodeJS.ProcessEnv = { AURA_DATA_DIR: dataDir, NODE_ENV: 'development', LOG_LEVEL: 'warn', ...DEV_SECRETS };
   for (const [k, v] of Object.entries(ports)) env[k] = String(v);
   // The jest setup's own servers are not this stack's.
   for (const k of ['DATABASE_URL', 'REDIS_URL', 'TEMPORAL_ADDRESS']) env[k] = undefined;
@@ -64,7 +64,7 @@ async function stopWithCtrlC(s: ChildService): Promise<void> {
 }
 
 it('starts everything, stops cleanly on Ctrl-C, and keeps rows and running workflows across a restart', async () => {
-  const tokens = new AccessTokens({ secret: DEV_SECRET, issuer: 'aura', audience: 'aura-app', ttlSeconds: 900 });
+  const tokens = new AccessTokens({ secret: DEV_SECRETS.ACCESS_TOKEN_SECRET, issuer: 'aura', audience: 'aura-app', ttlSeconds: 900 });
   const userId = DEMO_USERS[1].id;
   const auth = { authorization: `Bearer ${await tokens.sign({ userId })}` };
   const api = () => `http://127.0.0.1:${ports.API_PORT}/v1`;

@@ -5,6 +5,7 @@ import type { Config } from '../../config';
 import { createActivities } from '../../activities';
 import { createApiApp } from '../../api/app';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
+import { DevSmsInbox } from '../../platform/sms/dev-inbox';
 import { createLogger, type Logger } from '../../platform/logging';
 import { createRedis } from '../../platform/redis';
 import { createRealtimeEdge, type RealtimeEdge } from '../../realtime/edge';
@@ -15,14 +16,18 @@ import { NativeConnection } from '@temporalio/worker';
 export const testLogger: Logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
 
 /** The API on an ephemeral port, over the real stack. */
-export async function startApi(stack: RealStack, overrides: Partial<Config> = {}): Promise<{ url: string; close(): Promise<void> }> {
+export async function startApi(
+  stack: RealStack,
+  overrides: Partial<Config> = {},
+  logger: Logger = testLogger,
+): Promise<{ url: string; close(): Promise<void> }> {
   const app = createApiApp({
     config: { ...stack.config, ...overrides },
     dataSource: stack.dataSource,
     redis: stack.redis,
     temporal: stack.temporal,
     tokens: stack.tokens,
-    logger: testLogger,
+    logger,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -42,7 +47,14 @@ export async function startWorker(stack: RealStack): Promise<{ worker: Worker; s
     namespace: stack.config.TEMPORAL_NAMESPACE,
     taskQueue: stack.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ dataSource: stack.dataSource, events: new RedisUserEventPublisher(stack.redis) }),
+    activities: createActivities({
+      dataSource: stack.dataSource,
+      redis: stack.redis,
+      events: new RedisUserEventPublisher(stack.redis),
+      secrets: stack.secrets,
+      sms: new DevSmsInbox(stack.redis),
+      codeTtlMinutes: 5,
+    }),
   });
   const running = worker.run();
   return {

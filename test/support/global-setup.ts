@@ -53,6 +53,9 @@ export default async function globalSetup(): Promise<void> {
     REDIS_URL: redis.url,
     TEMPORAL_ADDRESS: temporal.url,
     ACCESS_TOKEN_SECRET: 'test-secret-0123456789abcdef0123456789abcdef',
+    OTP_SECRET: 'test-otp-secret-0123456789abcdef0123456789abcdef',
+    PHONE_ENCRYPTION_KEY: '5e'.repeat(32),
+    SMS_PROVIDER: 'dev-inbox',
     AURA_TEST_LOG_DIR: logs,
   });
 }

@@ -9,6 +9,7 @@ import type { User } from '../../db/entities';
 import { Ledger } from '../../db/repositories/ledger';
 import { UserDirectory } from '../../db/repositories/users';
 import { accessTokensFromConfig, type AccessTokens } from '../../platform/auth/access-tokens';
+import { PhoneSecrets } from '../../platform/crypto/phone-secrets';
 import { createRedis } from '../../platform/redis';
 
 /**
@@ -21,6 +22,7 @@ export interface RealStack {
   redis: Redis;
   temporal: Client;
   tokens: AccessTokens;
+  secrets: PhoneSecrets;
   users: UserDirectory;
   ledger: Ledger;
   taskQueue: string;
@@ -42,6 +44,7 @@ export async function connectRealStack(suite: string): Promise<RealStack> {
     redis,
     temporal,
     tokens: accessTokensFromConfig(config),
+    secrets: new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY),
     users,
     ledger: new Ledger(dataSource),
     taskQueue,

@@ -1,0 +1,48 @@
+import Router from '@koa/router';
+import type { DataSource } from 'typeorm';
+import { z } from 'zod';
+import { IdentityDirectory } from '../../db/repositories/identities';
+import { User } from '../../db/entities';
+import { isValidTimeZone } from '../../domain/calendar';
+import { AppError, ErrorCode } from '../../domain/errors';
+import type { ApiState } from '../http/context';
+import { parseInput } from '../http/validate';
+
+const profilePatch = z
+  .object({
+    displayName: z.string().trim().min(1).max(64).optional(),
+    timeZone: z.string().refine(isValidTimeZone, 'not an IANA time zone').optional(),
+  })
+  .strict()
+  .refine((p) => Object.keys(p).length > 0, 'nothing to change');
+
+/** The signed-in user's own profile. */
+export function meRoutes(deps: { dataSource: DataSource }): Router<ApiState> {
+  const router = new Router<ApiState>();
+  const identities = new IdentityDirectory(deps.dataSource);
+  const users = deps.dataSource.getRepository(User);
+
+  async function view(userId: string) {
+    const user = await users.findOneBy({ id: userId });
+    if (!user) throw new AppError(ErrorCode.UserNotFound, 'the signed-in user does not exist', 404);
+    return {
+      id: user.id,
+      displayName: user.displayName,
+      timeZone: user.timeZone,
+      createdAt: user.createdAt.toISOString(),
+      signInMethods: await identities.listForUser(user.id),
+    };
+  }
+
+  router.get('/me', async (ctx) => {
+    ctx.body = await view(ctx.state.auth!.userId);
+  });
+
+  router.patch('/me', async (ctx) => {
+    const patch = parseInput(profilePatch, ctx.request.body ?? {});
+    await users.update({ id: ctx.state.auth!.userId }, patch);
+    ctx.body = await view(ctx.state.auth!.userId);
+  });
+
+  return router;
+}
