@@ -9,7 +9,10 @@ import { UserDirectory } from '../db/repositories/users';
 import { DEFAULT_DAILY_REWARD_POLICY, validatePolicy, type DailyRewardPolicy } from '../domain/daily-reward/cycle';
 import type { AccessTokens } from '../platform/auth/access-tokens';
 import type { Logger } from '../platform/logging';
+import { IdentityDirectory } from '../db/repositories/identities';
 import { SessionStore } from '../db/repositories/sessions';
+import { FacebookTokenVerifier, OidcIdTokenVerifier, SocialTokens } from '../platform/auth/social-tokens';
+import { identityRoutes, socialSignInRoutes } from './auth/social-routes';
 import { DEFAULT_OTP_POLICY } from '../domain/otp/rules';
 import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { RedisUserEventPublisher } from '../platform/events/publisher';
@@ -77,6 +80,14 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   });
 
   // Sign-in routes get the strictest limits: per IP, and per device for sending codes.
+  const signInLimit = rateLimit({
+    redis: deps.redis,
+    name: 'auth-ip',
+    max: config.RATE_LIMIT_AUTH_IP_PER_10_MINUTES,
+    durationMs: 10 * MINUTE,
+    key: (ctx) => ctx.ip,
+    logger,
+  });
   const signInRoutes = authRoutes({
     otp,
     sessions,
@@ -84,14 +95,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     secrets,
     metrics,
     allowedCallingCodes: config.OTP_ALLOWED_CALLING_CODES,
-    signInLimit: rateLimit({
-      redis: deps.redis,
-      name: 'auth-ip',
-      max: config.RATE_LIMIT_AUTH_IP_PER_10_MINUTES,
-      durationMs: 10 * MINUTE,
-      key: (ctx) => ctx.ip,
-      logger,
-    }),
+    signInLimit,
     otpDeviceLimit: rateLimit({
       redis: deps.redis,
       name: 'otp-device',
@@ -100,6 +104,24 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       key: (ctx) => (/^[\w.:-]{8,128}$/.test(ctx.get('X-Device-Id')) ? ctx.get('X-Device-Id') : false),
       logger,
     }),
+  });
+
+  const identities = new IdentityDirectory(deps.dataSource);
+  const socialTokens = new SocialTokens(
+    new OidcIdTokenVerifier('google', {
+      jwksUrl: config.GOOGLE_JWKS_URL,
+      issuers: ['https://accounts.google.com', 'accounts.google.com'],
+      clientIds: config.GOOGLE_CLIENT_IDS,
+    }),
+    new OidcIdTokenVerifier('apple', { jwksUrl: config.APPLE_JWKS_URL, issuers: ['https://appleid.apple.com'], clientIds: config.APPLE_CLIENT_IDS }),
+    new FacebookTokenVerifier({ graphUrl: config.FACEBOOK_GRAPH_URL, appId: config.FACEBOOK_APP_ID, appSecret: config.FACEBOOK_APP_SECRET }),
+  );
+  const socialRoutes = socialSignInRoutes({
+    tokens: socialTokens,
+    identities,
+    sessions,
+    metrics,
+    signInLimit,
   });
 
   const userRoutes = new Router<ApiState>();
@@ -117,10 +139,12 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource }).routes());
   userRoutes.use(sessionRoutes({ sessions }).routes());
   userRoutes.use(meRoutes({ dataSource: deps.dataSource }).routes());
+  userRoutes.use(identityRoutes({ tokens: socialTokens, identities, metrics }).routes());
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());
   v1.use(signInRoutes.routes(), signInRoutes.allowedMethods({ throw: true }));
+  v1.use(socialRoutes.routes(), socialRoutes.allowedMethods({ throw: true }));
   v1.use(userRoutes.routes(), userRoutes.allowedMethods({ throw: true }));
 
   app.use(requestId(logger));

@@ -66,6 +66,14 @@ const schema = z
     TWILIO_AUTH_TOKEN: z.string().optional(),
     TWILIO_FROM: z.string().optional(),
 
+    GOOGLE_CLIENT_IDS: csv.default([]),
+    GOOGLE_JWKS_URL: z.string().url().default('https://www.googleapis.com/oauth2/v3/certs'),
+    APPLE_CLIENT_IDS: csv.default([]),
+    APPLE_JWKS_URL: z.string().url().default('https://appleid.apple.com/auth/keys'),
+    FACEBOOK_APP_ID: z.string().default(''),
+    FACEBOOK_APP_SECRET: z.string().default(''),
+    FACEBOOK_GRAPH_URL: z.string().url().default('https://graph.facebook.com/v19.0'),
+
     /** Coins for days 1..7 of the daily-reward cycle, comma separated. */
     DAILY_REWARD_COINS: csv
       .transform((parts) => parts.map(Number))

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { AppError, ErrorCode } from '../../domain/errors';
 import { Ledger } from './ledger';
 
 export type IdentityProvider = 'phone' | 'google' | 'apple' | 'facebook';
@@ -13,24 +14,74 @@ export class IdentityDirectory {
 
   /** Idempotent: a retried or concurrent call for one number ends with one user. */
   async findOrCreatePhoneUser(input: { phoneKey: string; maskedPhone: string; phoneCiphertext: string }): Promise<{ userId: string; isNewUser: boolean }> {
+    return this.findOrCreate({
+      provider: 'phone',
+      subject: input.phoneKey,
+      display: input.maskedPhone,
+      secret: input.phoneCiphertext,
+      displayName: `Aura user ${input.maskedPhone.slice(-3)}`,
+    });
+  }
+
+  /** The user signed in with this provider account, created (with a wallet) on first sign-in. */
+  async findOrCreate(input: {
+    provider: IdentityProvider;
+    subject: string;
+    display: string | null;
+    secret?: string;
+    displayName: string;
+  }): Promise<{ userId: string; isNewUser: boolean }> {
     return this.dataSource.transaction(async (tx) => {
-      // Serialises first sign-ins of one number without locking anything else.
-      await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`identity:phone:${input.phoneKey}`]);
+      // Serialises first sign-ins of one account without locking anything else.
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`identity:${input.provider}:${input.subject}`]);
       const existing: { user_id: string }[] = await tx.query(
-        `SELECT user_id FROM user_identities WHERE provider = 'phone' AND subject = $1`,
-        [input.phoneKey],
+        `SELECT user_id FROM user_identities WHERE provider = $1 AND subject = $2`,
+        [input.provider, input.subject],
       );
       if (existing[0]) return { userId: existing[0].user_id, isNewUser: false };
-      const [user]: { id: string }[] = await tx.query(
-        `INSERT INTO users (display_name) VALUES ($1) RETURNING id`,
-        [`Aura user ${input.maskedPhone.slice(-3)}`],
-      );
+      const [user]: { id: string }[] = await tx.query(`INSERT INTO users (display_name) VALUES ($1) RETURNING id`, [input.displayName]);
       await this.ledger.openWallet(user!.id, tx);
       await tx.query(
-        `INSERT INTO user_identities (user_id, provider, subject, display, secret) VALUES ($1, 'phone', $2, $3, $4)`,
-        [user!.id, input.phoneKey, input.maskedPhone, input.phoneCiphertext],
+        `INSERT INTO user_identities (user_id, provider, subject, display, secret) VALUES ($1, $2, $3, $4, $5)`,
+        [user!.id, input.provider, input.subject, input.display, input.secret ?? null],
       );
       return { userId: user!.id, isNewUser: true };
+    });
+  }
+
+  /** Links a provider account to a user; refused if it already belongs to someone else. */
+  async link(userId: string, input: { provider: IdentityProvider; subject: string; display: string | null }): Promise<void> {
+    await this.dataSource.transaction(async (tx) => {
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`identity:${input.provider}:${input.subject}`]);
+      const owner: { user_id: string }[] = await tx.query(
+        `SELECT user_id FROM user_identities WHERE provider = $1 AND subject = $2`,
+        [input.provider, input.subject],
+      );
+      if (owner[0] && owner[0].user_id !== userId) {
+        throw new AppError(ErrorCode.IdentityInUse, 'this account is already linked to another Aura user', 409);
+      }
+      if (owner[0]) return;
+      const same: unknown[] = await tx.query(`SELECT 1 FROM user_identities WHERE user_id = $1 AND provider = $2`, [userId, input.provider]);
+      if (same.length) throw new AppError(ErrorCode.IdentityInUse, `another ${input.provider} account is already linked; unlink it first`, 409);
+      await tx.query(`INSERT INTO user_identities (user_id, provider, subject, display) VALUES ($1, $2, $3, $4)`, [
+        userId,
+        input.provider,
+        input.subject,
+        input.display,
+      ]);
+    });
+  }
+
+  /** Unlinks a sign-in method; the last one stays, or the account could never be entered again. */
+  async unlink(userId: string, provider: IdentityProvider): Promise<void> {
+    await this.dataSource.transaction(async (tx) => {
+      const methods: { provider: string }[] = await tx.query(
+        `SELECT provider FROM user_identities WHERE user_id = $1 FOR UPDATE`,
+        [userId],
+      );
+      if (!methods.some((m) => m.provider === provider)) throw new AppError(ErrorCode.NotFound, `no ${provider} sign-in is linked`, 404);
+      if (methods.length === 1) throw new AppError(ErrorCode.LastSignInMethod, 'the last sign-in method cannot be unlinked', 409);
+      await tx.query(`DELETE FROM user_identities WHERE user_id = $1 AND provider = $2`, [userId, provider]);
     });
   }
 
