@@ -17,6 +17,8 @@ import { DEFAULT_OTP_POLICY } from '../domain/otp/rules';
 import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { RedisUserEventPublisher } from '../platform/events/publisher';
 import { createMetrics, type Metrics } from '../platform/metrics';
+import { BanList } from '../platform/auth/ban-list';
+import { refuseBannedClients } from './auth/bans';
 import { SignInLockouts } from './auth/lockouts';
 import { OtpFlows } from './auth/otp-flow-client';
 import { authRoutes, sessionRoutes } from './auth/routes';
@@ -60,12 +62,13 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const flows = new DailyRewardFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, rewardPolicy);
 
   const metrics = deps.metrics ?? createMetrics();
+  const bans = new BanList(deps.redis);
   const secrets = new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY);
   const sessions = new Sessions(new SessionStore(deps.dataSource), deps.tokens, deps.redis, new RedisUserEventPublisher(deps.redis), {
     accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
     refreshTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
     reuseGraceSeconds: config.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
-  });
+  }, bans);
   const otp = new OtpFlows(
     deps.temporal,
     config.TEMPORAL_TASK_QUEUE,
@@ -125,7 +128,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   });
 
   const userRoutes = new Router<ApiState>();
-  userRoutes.use(requireAccessToken(deps.tokens, sessions));
+  userRoutes.use(requireAccessToken(deps.tokens, sessions, bans));
   userRoutes.use(
     rateLimit({
       redis: deps.redis,
@@ -159,6 +162,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       logger,
     }),
   );
+  app.use(refuseBannedClients(bans));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));
   app.use(v1.routes());
   app.use(v1.allowedMethods({ throw: true }));

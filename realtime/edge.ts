@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { userChannel } from '../domain/events';
 import { AccessTokenError, type AccessTokens } from '../platform/auth/access-tokens';
+import type { BanList } from '../platform/auth/ban-list';
 import type { Logger } from '../platform/logging';
 import { ChannelSubscriptions } from './channel-subscriptions';
 import { CloseCode } from './protocol';
@@ -19,6 +20,8 @@ export interface EdgeDeps {
   tokens: AccessTokens;
   /** A connection of its own: a subscribed Redis connection can do nothing else. */
   subscriber: Redis;
+  /** Bans are checked at every upgrade. */
+  bans: BanList;
   logger: Logger;
 }
 
@@ -89,6 +92,8 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
+      const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+      const deviceId = req.getHeader('x-device-id') || undefined;
       let aborted = false;
       res.onAborted(() => {
         aborted = true;
@@ -104,9 +109,22 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
         reject(res, '401 Unauthorized', 'UNAUTHENTICATED', 'an access token is required');
         return;
       }
-      deps.tokens.verify(bearer).then(
-        (claims) => {
+      const admit = async () => {
+        const claims = await deps.tokens.verify(bearer);
+        const banned = await deps.bans.firstBanned([
+          ['user', claims.userId],
+          ['ip', ip],
+          ['device', deviceId],
+        ]);
+        return { claims, banned };
+      };
+      admit().then(
+        ({ claims, banned }) => {
           if (aborted) return;
+          if (banned) {
+            res.cork(() => reject(res, '403 Forbidden', 'ACCOUNT_BANNED', 'access is suspended'));
+            return;
+          }
           res.cork(() => {
             res.upgrade<SocketData>(
               { userId: claims.userId, sessionId: claims.sessionId, connectionId: randomUUID(), expiresAt: claims.expiresAt },

@@ -1,5 +1,6 @@
 import { loadConfig } from '../config';
 import { accessTokensFromConfig } from '../platform/auth/access-tokens';
+import { BanList } from '../platform/auth/ban-list';
 import { stopOnSignals } from '../platform/lifecycle';
 import { createLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
@@ -14,7 +15,12 @@ async function main(): Promise<void> {
       maxMessageBytes: config.REALTIME_MAX_MESSAGE_BYTES,
       allowJsFallback: config.REALTIME_ALLOW_JS_FALLBACK,
     },
-    { tokens: accessTokensFromConfig(config), subscriber: createRedis(config.REDIS_URL, { name: 'aura-realtime-sub' }), logger },
+    {
+      tokens: accessTokensFromConfig(config),
+      subscriber: createRedis(config.REDIS_URL, { name: 'aura-realtime-sub' }),
+      bans: new BanList(createRedis(config.REDIS_URL, { name: 'aura-realtime' })),
+      logger,
+    },
   );
   const port = await edge.listen(config.REALTIME_HOST, config.REALTIME_PORT);
   logger.info({ url: `ws://${config.REALTIME_HOST}:${port}/v1/ws` }, 'realtime edge listening');

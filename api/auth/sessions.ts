@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { type SessionStore, type DeviceInfo } from '../../db/repositories/sessions';
 import { AppError, ErrorCode } from '../../domain/errors';
 import type { AccessTokens } from '../../platform/auth/access-tokens';
+import type { BanList } from '../../platform/auth/ban-list';
 import type { UserEventPublisher } from '../../platform/events/publisher';
 
 export interface TokenPair {
@@ -36,11 +37,13 @@ export class Sessions {
     private readonly redis: Redis,
     private readonly events: UserEventPublisher,
     private readonly settings: SessionSettings,
+    private readonly bans?: BanList,
   ) {
     this.store = store;
   }
 
   async issue(userId: string, device: DeviceInfo): Promise<TokenPair> {
+    await this.refuseBanned(userId, device);
     const refreshToken = randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + this.settings.refreshTtlDays * 86_400_000);
     const sessionId = await this.store.create(userId, device, expiresAt, hash(refreshToken));
@@ -53,6 +56,7 @@ export class Sessions {
     if (found.kind === 'unknown' || found.kind === 'dead') {
       throw new AppError(ErrorCode.RefreshTokenInvalid, 'the refresh token is not valid; sign in again', 401);
     }
+    await this.refuseBanned(found.userId, {});
     const next = randomBytes(32).toString('base64url');
     if (found.kind === 'current' && (await this.store.rotate(oldHash, hash(next), found.sessionId))) {
       return this.pair(found.userId, found.sessionId, next);
@@ -89,6 +93,14 @@ export class Sessions {
 
   list(userId: string) {
     return this.store.listActive(userId);
+  }
+
+  private async refuseBanned(userId: string, device: DeviceInfo): Promise<void> {
+    const banned = await this.bans?.firstBanned([
+      ['user', userId],
+      ['device', device.deviceId],
+    ]);
+    if (banned) throw new AppError(ErrorCode.AccountBanned, 'this account is suspended', 403, { ban: banned });
   }
 
   /** Marks the sessions revoked for as long as their access tokens could live, and closes their sockets. */

@@ -1,11 +1,16 @@
 import type { Middleware } from 'koa';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { AccessTokenError, type AccessTokens } from '../../platform/auth/access-tokens';
+import type { BanList } from '../../platform/auth/ban-list';
 import { logContext } from '../../platform/logging';
 import type { ApiState } from './context';
 
 /** Requires `Authorization: Bearer <access JWT>`; the verified claims land in ctx.state.auth. */
-export function requireAccessToken(tokens: AccessTokens, sessions: { isRevoked(sessionId: string): Promise<boolean> }): Middleware<ApiState> {
+export function requireAccessToken(
+  tokens: AccessTokens,
+  sessions: { isRevoked(sessionId: string): Promise<boolean> },
+  bans: BanList,
+): Middleware<ApiState> {
   return async (ctx, next) => {
     const header = ctx.get('Authorization');
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
@@ -23,6 +28,9 @@ export function requireAccessToken(tokens: AccessTokens, sessions: { isRevoked(s
     if (await sessions.isRevoked(ctx.state.auth.sessionId)) {
       ctx.set('WWW-Authenticate', `Bearer error="invalid_token"`);
       throw new AppError(ErrorCode.SessionRevoked, 'this session was signed out', 401);
+    }
+    if (await bans.firstBanned([['user', ctx.state.auth.userId]])) {
+      throw new AppError(ErrorCode.AccountBanned, 'this account is suspended', 403);
     }
     const store = logContext.getStore();
     if (store) store.userId = ctx.state.auth.userId;

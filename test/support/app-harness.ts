@@ -4,6 +4,7 @@ import { Worker } from '@temporalio/worker';
 import type { Config } from '../../config';
 import { createActivities } from '../../activities';
 import { createApiApp } from '../../api/app';
+import { BanList } from '../../platform/auth/ban-list';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import { DevSmsInbox } from '../../platform/sms/dev-inbox';
 import { createLogger, type Logger } from '../../platform/logging';
@@ -75,7 +76,12 @@ export async function startEdge(stack: RealStack, settings: { allowedOrigins?: s
       maxMessageBytes: settings.maxMessageBytes ?? 4096,
       allowJsFallback: false,
     },
-    { tokens: stack.tokens, subscriber: createRedis(stack.config.REDIS_URL, { name: 'test-edge-sub' }), logger: testLogger },
+    {
+      tokens: stack.tokens,
+      subscriber: createRedis(stack.config.REDIS_URL, { name: 'test-edge-sub' }),
+      bans: new BanList(stack.redis),
+      logger: testLogger,
+    },
   );
   const port = await edge.listen('127.0.0.1', 0);
   return { url: `ws://127.0.0.1:${port}/v1/ws`, edge, close: () => edge.close() };

@@ -1,0 +1,25 @@
+import type { Middleware } from 'koa';
+import type { DataSource } from 'typeorm';
+import { AppError, ErrorCode } from '../../domain/errors';
+import type { BanList } from '../../platform/auth/ban-list';
+import type { ApiState } from '../http/context';
+import type { Sessions } from './sessions';
+
+/** Refuses requests from a banned IP or device before any work is done. */
+export function refuseBannedClients(bans: BanList): Middleware<ApiState> {
+  return async (ctx, next) => {
+    const banned = await bans.firstBanned([
+      ['ip', ctx.ip],
+      ['device', ctx.get('X-Device-Id') || undefined],
+    ]);
+    if (banned) throw new AppError(ErrorCode.AccountBanned, 'access from this client is suspended', 403, { ban: banned });
+    await next();
+  };
+}
+
+/** Bans an account everywhere: the user row, the ban list, and every live session and socket. */
+export async function banAccount(deps: { dataSource: DataSource; bans: BanList; sessions: Sessions }, userId: string, reason: string): Promise<void> {
+  await deps.dataSource.query(`UPDATE users SET status = 'banned', updated_at = now() WHERE id = $1`, [userId]);
+  await deps.bans.ban('user', userId, reason);
+  await deps.sessions.revokeAll(userId, 'banned');
+}
