@@ -162,7 +162,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       logger,
     }),
   );
-  app.use(refuseBannedClients(bans));
+  app.use(refuseBannedClients(bans, logger));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));
   app.use(v1.routes());
   app.use(v1.allowedMethods({ throw: true }));

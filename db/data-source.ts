@@ -3,8 +3,9 @@ import { DataSource } from 'typeorm';
 import { entities } from './entities';
 import { Foundation1764144000000 } from './migrations/1764144000000-Foundation';
 import { IdentitiesAndSessions1764200000000 } from './migrations/1764200000000-IdentitiesAndSessions';
+import { ProfileFields1764210000000 } from './migrations/1764210000000-ProfileFields';
 
-export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000];
+export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000];
 
 /** The one way to reach PostgreSQL. Schema changes go through migrations only. */
 export function createDataSource(options: { url: string; poolSize?: number; applicationName?: string }): DataSource {

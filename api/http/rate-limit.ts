@@ -4,6 +4,7 @@ import ratelimit from 'koa-ratelimit';
 import { ErrorCode } from '../../domain/errors';
 import type { ApiState } from './context';
 import type { Logger } from '../../platform/logging';
+import { isRedisUnavailable } from '../../platform/redis';
 import { errorBody } from './errors';
 
 type Ctx = Parameters<Middleware<ApiState>>[0];
@@ -46,15 +47,9 @@ export function rateLimit({ redis, name, max, durationMs, key, logger }: LimitOp
         await next();
       });
     } catch (err) {
-      if (passedThrough || !isRedisError(err)) throw err;
+      if (passedThrough || !isRedisUnavailable(err)) throw err;
       logger.warn({ err: (err as Error).message, limit: name }, 'rate limiter unavailable; letting the request through');
       await next();
     }
   };
-}
-
-function isRedisError(err: unknown): boolean {
-  const name = (err as { name?: string } | null)?.name ?? '';
-  const message = (err as { message?: string } | null)?.message ?? '';
-  return /Redis|MaxRetriesPerRequest/i.test(name) || /ECONNREFUSED|Connection is closed|max retries/i.test(message);
 }

@@ -12,6 +12,14 @@ const profilePatch = z
   .object({
     displayName: z.string().trim().min(1).max(64).optional(),
     timeZone: z.string().refine(isValidTimeZone, 'not an IANA time zone').optional(),
+    avatarUrl: z.url({ protocol: /^https$/ }).max(512).nullable().optional(),
+    language: z.string().regex(/^[a-z]{2,3}(-[A-Z]{2})?$/, 'a language tag such as "en" or "hi-IN"').nullable().optional(),
+    region: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code such as "IN"').nullable().optional(),
+    birthday: z.iso
+      .date()
+      .refine((d) => d >= '1900-01-01' && Date.parse(d) <= Date.now() - 13 * 365.25 * 86_400_000, 'users must be at least 13')
+      .nullable()
+      .optional(),
   })
   .strict()
   .refine((p) => Object.keys(p).length > 0, 'nothing to change');
@@ -29,6 +37,10 @@ export function meRoutes(deps: { dataSource: DataSource }): Router<ApiState> {
       id: user.id,
       displayName: user.displayName,
       timeZone: user.timeZone,
+      avatarUrl: user.avatarUrl,
+      language: user.language,
+      region: user.region,
+      birthday: user.birthday,
       createdAt: user.createdAt.toISOString(),
       signInMethods: await identities.listForUser(user.id),
     };

@@ -14,6 +14,20 @@ export class User {
   @Column({ name: 'time_zone', type: 'varchar', length: 64, default: 'UTC' })
   timeZone: string;
 
+  @Column({ name: 'avatar_url', type: 'varchar', length: 512, nullable: true })
+  avatarUrl: string | null;
+
+  /** BCP 47 tag, e.g. "en" or "hi-IN". */
+  @Column({ type: 'varchar', length: 16, nullable: true })
+  language: string | null;
+
+  /** ISO 3166-1 alpha-2 region for discovery and catalogs. */
+  @Column({ type: 'varchar', length: 8, nullable: true })
+  region: string | null;
+
+  @Column({ type: 'date', nullable: true })
+  birthday: string | null;
+
   @Column({ type: 'varchar', length: 16, default: 'active' })
   status: UserStatus;
 

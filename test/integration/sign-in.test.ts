@@ -256,10 +256,27 @@ describe('profile', () => {
     const tokens = await signIn(newPhone());
     const patch = (body: unknown) =>
       fetch(`${api.url}/v1/me`, { method: 'PATCH', headers: { ...bearer(tokens.accessToken), 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const ok = await patch({ displayName: 'Mira', timeZone: 'Asia/Kolkata' });
+    const ok = await patch({
+      displayName: 'Mira',
+      timeZone: 'Asia/Kolkata',
+      avatarUrl: 'https://cdn.aura.test/a/mira.png',
+      language: 'hi-IN',
+      region: 'IN',
+      birthday: '1998-04-12',
+    });
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toMatchObject({ displayName: 'Mira', timeZone: 'Asia/Kolkata' });
+    expect(await ok.json()).toMatchObject({
+      displayName: 'Mira',
+      timeZone: 'Asia/Kolkata',
+      avatarUrl: 'https://cdn.aura.test/a/mira.png',
+      language: 'hi-IN',
+      region: 'IN',
+      birthday: '1998-04-12',
+    });
     expect((await patch({ timeZone: 'Mars/Olympus' })).status).toBe(400);
+    expect((await patch({ avatarUrl: 'http://plain.example/a.png' })).status).toBe(400);
+    expect((await patch({ birthday: new Date().toISOString().slice(0, 10) })).status).toBe(400);
+    expect((await patch({ region: 'india' })).status).toBe(400);
     expect((await patch({ coins: 5 })).status).toBe(400);
     expect((await patch({})).status).toBe(400);
   });
