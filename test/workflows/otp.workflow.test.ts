@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { OtpActivities } from '../../activities/otp';
@@ -7,6 +9,7 @@ import { AppError } from '../../domain/errors';
 import { DEFAULT_OTP_POLICY } from '../../domain/otp/rules';
 import { PhoneSecrets } from '../../platform/crypto/phone-secrets';
 import { otpStatusQuery, otpWorkflowId } from '../../workflows/otp/definitions';
+import { HISTORIES_DIR, historyToFile } from '../replay/histories';
 import { createTimeSkippingEnv, workflowBundle } from '../support/time-skipping';
 
 /**
@@ -33,7 +36,7 @@ interface OtpScenario {
   signIns: number;
 }
 
-async function withOtp(body: (s: OtpScenario) => Promise<void>): Promise<void> {
+async function withOtp(body: (s: OtpScenario) => Promise<void>, record?: string): Promise<void> {
   const taskQueue = `otp-ts-${randomUUID()}`;
   const phone = `+4477009${String(Math.floor(Math.random() * 1e5)).padStart(5, '0')}`;
   const codes: string[] = [];
@@ -59,9 +62,14 @@ async function withOtp(body: (s: OtpScenario) => Promise<void>): Promise<void> {
   };
   const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
   await worker.runUntil(
-    body(scenario).finally(() =>
-      env.client.workflow.getHandle(otpWorkflowId(secrets.phoneKey(phone))).terminate('test finished').catch(() => undefined),
-    ),
+    body(scenario).finally(async () => {
+      const handle = env.client.workflow.getHandle(otpWorkflowId(secrets.phoneKey(phone)));
+      // `AURA_RECORD_HISTORIES=1` refreshes the histories the replay test checks.
+      if (record && process.env.AURA_RECORD_HISTORIES === '1') {
+        writeFileSync(join(HISTORIES_DIR, `${record}.json`), historyToFile(await handle.fetchHistory()));
+      }
+      await handle.terminate('test finished').catch(() => undefined);
+    }),
   );
 }
 
@@ -85,7 +93,7 @@ describe('phone OTP workflow (time-skipping)', () => {
       await s.flows.request(s.phone);
       await expect(s.flows.verify(s.phone, s.lastCode())).resolves.toMatchObject({ isNewUser: true });
       expect(s.signIns).toBe(1);
-    });
+    }, 'otp.verified');
   });
 
   it('refuses a code after it expires (5 minutes)', async () => {
@@ -108,7 +116,7 @@ describe('phone OTP workflow (time-skipping)', () => {
       await expect(s.flows.verify(s.phone, bad)).rejects.toMatchObject({ code: 'OTP_ATTEMPTS_EXHAUSTED', status: 429 });
       await expect(s.flows.verify(s.phone, s.lastCode())).rejects.toMatchObject({ code: 'OTP_ATTEMPTS_EXHAUSTED' });
       expect(s.signIns).toBe(0);
-    });
+    }, 'otp.attempts-exhausted');
   });
 
   it('refuses a resend within 60 s, then allows it; only the newest code works', async () => {
@@ -139,7 +147,7 @@ describe('phone OTP workflow (time-skipping)', () => {
       await env.sleep(31 * 60_000); // the first send leaves the hour window
       await s.flows.request(s.phone);
       expect(s.sends).toBe(6);
-    });
+    }, 'otp.hourly-cap');
   });
 
   it('keeps the number and the code out of the workflow id, memo and history', async () => {
