@@ -149,7 +149,8 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
       const channel = userChannel(data.userId);
       ws.subscribe(channel);
       channels.retain(channel).then(
-        () => send(ws, { type: 'ready', connectionId: data.connectionId }),
+        // The socket may have closed while Redis confirmed the subscription.
+        () => sockets.has(ws) && send(ws, { type: 'ready', connectionId: data.connectionId }),
         (err: unknown) => {
           logger.error({ err, userId: data.userId }, 'could not subscribe a user channel');
           if (sockets.has(ws)) ws.end(CloseCode.TryAgainLater, 'subscription failed');

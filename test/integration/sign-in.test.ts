@@ -275,3 +275,23 @@ describe('profile', () => {
     expect((await patch({})).status).toBe(400);
   });
 });
+
+describe('IP lockout', () => {
+  afterAll(async () => {
+    await stack.redis.del('aura:lockout:ip:127.0.0.1');
+  });
+
+  it('locks an IP after 10 failed verifications across numbers, for every number', async () => {
+    await stack.redis.del('aura:lockout:ip:127.0.0.1');
+    const outcomes: string[] = [];
+    for (let i = 0; i < 11; i++) {
+      const phone = newPhone();
+      expect((await post('/auth/otp/request', { phone })).status).toBe(202);
+      const right = await codeSentTo(phone);
+      const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+      const res = await post('/auth/otp/verify', { phone, code: i < 10 ? wrong : right });
+      outcomes.push(((await res.json()) as { error: { code: string; details?: { lock?: string } } }).error.details?.lock ?? 'wrong');
+    }
+    expect(outcomes).toEqual([...Array(10).fill('wrong'), 'ip']);
+  });
+});

@@ -34,7 +34,11 @@ export class TestSocket {
       });
       ws.once('error', reject);
     });
-    await socket.next('ready');
+    const closedEarly = socket.closed.then(({ code, reason }) => {
+      throw new Error(`socket closed before it was ready (${code} ${reason})`);
+    });
+    await Promise.race([socket.next('ready'), closedEarly]);
+    closedEarly.catch(() => undefined);
     return socket;
   }
 
