@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { createDailyRewardActivities } from '../../activities/daily-reward';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
@@ -6,6 +5,7 @@ import { startEdge } from '../support/app-harness';
 import { runEntryPoint, type ChildService } from '../support/node-process';
 import { connectRealStack, type RealStack } from '../support/real-stack';
 import { TestSocket, UpgradeRejected } from '../support/ws-client';
+import { freePort } from '../support/ports';
 
 /** The uWebSockets.js edge: authenticated upgrades, per-user channels fanned out through Redis. */
 let stack: RealStack;
@@ -106,14 +106,6 @@ describe('user channels', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('several edge processes', () => {
   let second: ChildService | undefined;

@@ -4,20 +4,13 @@ import { DEMO_USERS } from '../../db/seed';
 import { AccessTokens } from '../../platform/auth/access-tokens';
 import { DEV_SECRETS } from '../../config/dev-secrets';
 import { runEntryPoint, type ChildService } from '../support/node-process';
+import { freePort } from '../support/ports';
+
 
 /**
  * `npm run stack` end to end: everything starts, a claim works, Ctrl-C (SIGINT) stops every
  * child, and a second start keeps the data: the ledger and the running workflow survive.
  */
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();

@@ -1,26 +1,15 @@
 import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { migrateAndSeed } from '../../scripts/migrate';
 import type { ManagedProcess } from '../../scripts/stack/child-process';
 import { startPostgres, startRedis, startTemporalDevServer } from '../../scripts/stack/services';
+import { freePort } from './ports';
 
 /**
  * Starts throwaway real servers for the whole test run: PostgreSQL (migrated), Redis and a
  * headless Temporal dev server, on free loopback ports, with data in a fresh temp folder.
  * Their addresses reach the tests through process.env.
  */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 export default async function globalSetup(): Promise<void> {
   const cliPath = process.env.TEMPORAL_CLI_PATH;
   const testServerPath = process.env.TEMPORAL_TEST_SERVER_PATH;
