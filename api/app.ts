@@ -25,6 +25,9 @@ import { authRoutes, sessionRoutes } from './auth/routes';
 import { Sessions } from './auth/sessions';
 import { DailyRewardFlows } from './daily-reward/flow-client';
 import { meRoutes } from './me/routes';
+import { roomRoutes } from './rooms/routes';
+import { createRoomService } from '../services/rooms';
+import { relationRoutes } from './relations/routes';
 import { dailyRewardRoutes } from './daily-reward/routes';
 import { healthRoutes } from './health/routes';
 import { requireAccessToken } from './http/auth';
@@ -143,6 +146,8 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(sessionRoutes({ sessions }).routes());
   userRoutes.use(meRoutes({ dataSource: deps.dataSource }).routes());
   userRoutes.use(identityRoutes({ tokens: socialTokens, identities, metrics }).routes());
+  userRoutes.use(roomRoutes({ rooms: createRoomService(deps).rooms }).routes());
+  userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());

@@ -40,6 +40,22 @@ const schema = z
       .enum(['true', 'false'])
       .default('false')
       .transform((v) => v === 'true'),
+    /** Bytes queued for one slow socket before it is told to resume (close 4008). */
+    REALTIME_MAX_BACKPRESSURE_BYTES: z.coerce.number().int().min(16 * 1024).default(256 * 1024),
+    REALTIME_MESSAGES_PER_SECOND: z.coerce.number().int().min(1).default(10),
+    REALTIME_MESSAGE_BURST: z.coerce.number().int().min(1).default(20),
+    REALTIME_SESSION_CHECK_SECONDS: z.coerce.number().int().min(1).default(30),
+
+    /** Rooms: see db/live/room-live-state.ts for what each governs. */
+    ROOM_EVENT_RETENTION: z.coerce.number().int().min(100).default(5000),
+    ROOM_RECENT_CHAT: z.coerce.number().int().min(0).max(500).default(50),
+    ROOM_SEAT_GRACE_SECONDS: z.coerce.number().min(1).default(30),
+    ROOM_CONNECTION_LEASE_SECONDS: z.coerce.number().min(3).default(30),
+    ROOM_EMPTY_TIMEOUT_SECONDS: z.coerce.number().min(1).default(600),
+    ROOM_CHAT_PER_5_SECONDS: z.coerce.number().int().min(1).default(5),
+    ROOM_MAX_ADMINS: z.coerce.number().int().min(0).max(50).default(5),
+    ROOM_KICK_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(300),
+    ROOM_SEAT_INVITE_TTL_SECONDS: z.coerce.number().int().min(5).default(60),
 
     ACCESS_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
     ACCESS_TOKEN_ISSUER: z.string().default('aura'),

@@ -5,6 +5,7 @@ import { AppError, ErrorCode } from '../../domain/errors';
 import type { AccessTokens } from '../../platform/auth/access-tokens';
 import type { BanList } from '../../platform/auth/ban-list';
 import type { UserEventPublisher } from '../../platform/events/publisher';
+import { revokedSessionKey } from '../../platform/auth/revoked-sessions';
 
 export interface TokenPair {
   accessToken: string;
@@ -21,7 +22,6 @@ export interface SessionSettings {
 }
 
 const hash = (token: string) => createHash('sha256').update(token).digest('hex');
-const revokedKey = (sessionId: string) => `aura:session:revoked:${sessionId}`;
 
 /**
  * Sessions: a short-lived access JWT carrying the session id, and an opaque refresh token
@@ -88,7 +88,7 @@ export class Sessions {
 
   /** Whether an access token's session still stands: a Redis lookup, no database round trip. */
   async isRevoked(sessionId: string): Promise<boolean> {
-    return (await this.redis.exists(revokedKey(sessionId))) === 1;
+    return (await this.redis.exists(revokedSessionKey(sessionId))) === 1;
   }
 
   list(userId: string) {
@@ -107,7 +107,7 @@ export class Sessions {
   private async announceRevoked(userId: string, sessionIds: string[]): Promise<void> {
     if (sessionIds.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const id of sessionIds) pipeline.set(revokedKey(id), '1', 'EX', this.settings.accessTtlSeconds + 60);
+    for (const id of sessionIds) pipeline.set(revokedSessionKey(id), '1', 'EX', this.settings.accessTtlSeconds + 60);
     await pipeline.exec();
     for (const id of sessionIds) {
       await this.events.publishToUser(userId, { id: `session-revoked:${id}`, type: 'session.revoked', at: new Date().toISOString(), data: { sessionId: id } });

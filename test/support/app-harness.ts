@@ -9,7 +9,11 @@ import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import { DevSmsInbox } from '../../platform/sms/dev-inbox';
 import { createLogger, type Logger } from '../../platform/logging';
 import { createRedis } from '../../platform/redis';
-import { createRealtimeEdge, type RealtimeEdge } from '../../realtime/edge';
+import { createRealtimeEdge, type EdgeSettings, type RealtimeEdge } from '../../realtime/edge';
+import type { RoomLiveState } from '../../db/live/room-live-state';
+import { RevokedSessions } from '../../platform/auth/revoked-sessions';
+import { createRoomService } from '../../services/rooms';
+import type { RoomService } from '../../services/rooms/room-service';
 import type { RealStack } from './real-stack';
 import { workflowBundle } from './time-skipping';
 import { NativeConnection } from '@temporalio/worker';
@@ -69,20 +73,29 @@ export async function startWorker(stack: RealStack): Promise<{ worker: Worker; s
 }
 
 /** A realtime edge on an ephemeral port with its own Redis subscriber connection. */
-export async function startEdge(stack: RealStack, settings: { allowedOrigins?: string[]; maxMessageBytes?: number } = {}): Promise<{ url: string; edge: RealtimeEdge; close(): Promise<void> }> {
+export async function startEdge(
+  stack: RealStack,
+  settings: Partial<EdgeSettings> = {},
+  config: Partial<Config> = {},
+): Promise<{ url: string; edge: RealtimeEdge; rooms: RoomService; live: RoomLiveState; close(): Promise<void> }> {
+  const { rooms, live } = createRoomService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, redis: stack.redis });
   const edge = createRealtimeEdge(
     {
-      allowedOrigins: settings.allowedOrigins ?? ['https://app.aura.test'],
-      maxMessageBytes: settings.maxMessageBytes ?? 4096,
+      allowedOrigins: ['https://app.aura.test'],
+      maxMessageBytes: 4096,
       allowJsFallback: false,
+      ...settings,
     },
     {
       tokens: stack.tokens,
       subscriber: createRedis(stack.config.REDIS_URL, { name: 'test-edge-sub' }),
       bans: new BanList(stack.redis),
+      revokedSessions: new RevokedSessions(stack.redis),
+      rooms,
+      live,
       logger: testLogger,
     },
   );
   const port = await edge.listen('127.0.0.1', 0);
-  return { url: `ws://127.0.0.1:${port}/v1/ws`, edge, close: () => edge.close() };
+  return { url: `ws://127.0.0.1:${port}/v1/ws`, edge, rooms, live, close: () => edge.close() };
 }

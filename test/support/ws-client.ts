@@ -8,10 +8,20 @@ export class TestSocket {
   private readonly received: Record<string, unknown>[] = [];
   private readonly waiters: { type: string; resolve: (m: Record<string, unknown>) => void }[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** Every message received, in order; `until` searches it (next() consumes from a separate queue). */
+  readonly log: Record<string, unknown>[] = [];
+  private readonly watches: { predicate: (m: Record<string, unknown>) => boolean; resolve: (m: Record<string, unknown>) => void }[] = [];
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
       const message = JSON.parse(data.toString()) as Record<string, unknown>;
+      this.log.push(message);
+      for (const watch of [...this.watches]) {
+        if (watch.predicate(message)) {
+          this.watches.splice(this.watches.indexOf(watch), 1);
+          watch.resolve(message);
+        }
+      }
       const i = this.waiters.findIndex((w) => w.type === message.type);
       if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(message);
       else this.received.push(message);
@@ -60,6 +70,27 @@ export class TestSocket {
     const i = this.received.findIndex((m) => m.type === type);
     if (i >= 0) return Promise.resolve(this.received.splice(i, 1)[0]!);
     return new Promise((resolve) => this.waiters.push({ type, resolve }));
+  }
+
+  /** The first message, received so far or later, that matches. */
+  until(predicate: (m: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    const found = this.log.find(predicate);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve) => this.watches.push({ predicate, resolve }));
+  }
+
+  /** Room events (messages with a sequence number) for one room, in the order received. */
+  roomEvents(roomId: string): (Record<string, unknown> & { seq: number; type: string })[] {
+    return this.log.filter((m) => typeof m.seq === 'number' && m.room === roomId && m.type !== 'snapshot') as (Record<string, unknown> & {
+      seq: number;
+      type: string;
+    })[];
+  }
+
+  /** Drops the TCP connection without a close frame, the way a phone losing signal does. */
+  drop(): Promise<{ code: number; reason: string }> {
+    this.ws.terminate();
+    return this.closed;
   }
 
   /** Messages received and not yet taken by next(). */

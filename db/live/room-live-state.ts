@@ -1,0 +1,308 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { RoomView, SeatView } from '../../domain/rooms/model';
+import { ROOM_SCRIPT } from './room-script';
+
+/** How the live state is kept; all durations in milliseconds. */
+export interface LiveStateSettings {
+  /** Events kept per room for `resume`; older ones need a fresh snapshot. */
+  streamMax: number;
+  /** Chat lines (and system lines) a snapshot carries. */
+  recentChat: number;
+  /** A member whose connections all dropped stays (and keeps their seat) this long. */
+  graceMs: number;
+  /** An edge renews its connections' leases well inside this; past it, they count as gone. */
+  leaseMs: number;
+  /** An open room with no members closes itself after this. */
+  emptyTimeoutMs: number;
+  chatPerWindow: number;
+  chatWindowMs: number;
+  sweepBatch: number;
+}
+
+export const DEFAULT_LIVE_STATE_SETTINGS: LiveStateSettings = {
+  streamMax: 5000,
+  recentChat: 50,
+  graceMs: 30_000,
+  leaseMs: 30_000,
+  emptyTimeoutMs: 10 * 60_000,
+  chatPerWindow: 5,
+  chatWindowMs: 5_000,
+  sweepBatch: 500,
+};
+
+/** What a joining client draws: the room at exactly sequence number `seq`. */
+export interface RoomSnapshot {
+  seq: number;
+  epoch: string;
+  status: 'open' | 'closed';
+  room: RoomView;
+  seats: SeatView[];
+  memberCount: number;
+  applicationCount: number;
+  muteAll: boolean;
+  chatMutedUntil: number | null;
+  recentChat: unknown[];
+}
+
+export interface LiveMember {
+  userId: string;
+  joinedAt: number;
+  connected: boolean;
+  seat: number | null;
+}
+
+/** A refusal from the live state, named by a stable error code (see domain/errors). */
+export class LiveStateRefusal extends Error {
+  constructor(
+    readonly code: string,
+    readonly details: Record<string, unknown>,
+  ) {
+    super(code);
+    this.name = 'LiveStateRefusal';
+  }
+}
+
+type Result = { ok?: true; error?: string } & Record<string, unknown>;
+
+const SHA = createHash('sha1').update(ROOM_SCRIPT).digest('hex');
+
+export function roomChannel(roomId: string): string {
+  return `aura:room:${roomId}`;
+}
+
+/**
+ * Rooms' hot state in Redis: seats, members, presence leases, recent chat and each room's
+ * numbered event stream. Every method is one atomic script call.
+ */
+export class RoomLiveState {
+  private readonly settingsJson: string;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly settings: LiveStateSettings = DEFAULT_LIVE_STATE_SETTINGS,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.settingsJson = JSON.stringify(settings);
+  }
+
+  /** Runs one command, loading the script on first use (or after a Redis restart). */
+  private async raw(command: string, args: Record<string, unknown>, now = this.clock()): Promise<unknown> {
+    const argv = [command, String(now), JSON.stringify(args), this.settingsJson];
+    try {
+      return await this.redis.evalsha(SHA, 0, ...argv);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return this.redis.eval(ROOM_SCRIPT, 0, ...argv);
+    }
+  }
+
+  private async run(command: string, args: Record<string, unknown>, now?: number): Promise<Result> {
+    const result = JSON.parse((await this.raw(command, args, now)) as string) as Result;
+    if (result.error) {
+      const { error, ...details } = result;
+      throw new LiveStateRefusal(error, details);
+    }
+    return result;
+  }
+
+  /** Makes a room live (idempotent: a live room keeps its state). */
+  async init(room: RoomView, epoch: string): Promise<boolean> {
+    const r = await this.run('init', {
+      room: room.id,
+      owner: room.ownerId,
+      seatCount: room.seatCount,
+      seatMode: room.seatMode,
+      view: room,
+      epoch,
+    });
+    return r.created === true;
+  }
+
+  async join(roomId: string, userId: string, connectionId: string): Promise<{ joined: boolean }> {
+    const r = await this.run('join', { room: roomId, user: userId, conn: connectionId });
+    return { joined: r.joined === true };
+  }
+
+  async isMember(roomId: string, userId: string): Promise<boolean> {
+    return (await this.run('isMember', { room: roomId, user: userId })).member === true;
+  }
+
+  async dropConnection(roomId: string, userId: string, connectionId: string, now?: number): Promise<void> {
+    await this.run('dropConnection', { room: roomId, user: userId, conn: connectionId }, now);
+  }
+
+  /** Renews leases (`room|user|connection`); returns those that had already been swept. */
+  async renewLeases(leases: string[]): Promise<string[]> {
+    if (leases.length === 0) return [];
+    const r = await this.run('renewLeases', { leases });
+    return Array.isArray(r.lost) ? (r.lost as string[]) : [];
+  }
+
+  async leave(roomId: string, userId: string): Promise<void> {
+    await this.run('leave', { room: roomId, user: userId });
+  }
+
+  /** Kick (with a rejoin cooldown) or ban: the member leaves now, seat and all. */
+  async removeMember(roomId: string, userId: string, reason: 'kicked' | 'banned', by: string, cooldownMs = 0): Promise<boolean> {
+    const r = await this.run('removeMember', { room: roomId, user: userId, reason, by, cooldownMs });
+    return r.removed === true;
+  }
+
+  /**
+   * Drops connections whose edge stopped renewing them, removes members whose grace ran
+   * out, and lists rooms that stayed empty past their timeout (the caller closes those).
+   */
+  async sweep(now?: number): Promise<{ leases: number; removed: number; emptyRooms: string[] }> {
+    const r = await this.run('sweep', {}, now);
+    return { leases: r.leases as number, removed: r.removed as number, emptyRooms: Array.isArray(r.empty) ? (r.empty as string[]) : [] };
+  }
+
+  async closeIfEmpty(roomId: string, now?: number): Promise<boolean> {
+    return (await this.run('closeIfEmpty', { room: roomId }, now)).close === true;
+  }
+
+  async forgetEmpty(roomId: string): Promise<void> {
+    await this.run('forgetEmpty', { room: roomId });
+  }
+
+  async close(roomId: string, reason: string, by: string | null): Promise<boolean> {
+    return (await this.run('close', { room: roomId, reason, by })).closed === true;
+  }
+
+  async updateRoom(room: RoomView, by: string): Promise<void> {
+    await this.run('updateRoom', { room: room.id, view: room, by });
+  }
+
+  async roleChanged(roomId: string, userId: string, role: string, by: string): Promise<void> {
+    await this.run('roleChanged', { room: roomId, user: userId, role, by });
+  }
+
+  async snapshot(roomId: string, forUserId?: string): Promise<RoomSnapshot> {
+    const r = await this.run('snapshot', { room: roomId, user: forUserId ?? '' });
+    const { ok: _ok, ...snapshot } = r;
+    return snapshot as unknown as RoomSnapshot;
+  }
+
+  /**
+   * The raw events after `afterSeq` (JSON strings, in order), or recovered=false when the
+   * stream no longer holds all of them or the epoch changed.
+   */
+  async readEvents(roomId: string, afterSeq: number, epoch: string): Promise<{ recovered: boolean; seq: number; events: string[] }> {
+    const reply = (await this.raw('readEvents', { room: roomId, after: afterSeq, epoch, max: this.settings.streamMax })) as string[];
+    const head = JSON.parse(reply[0]!) as { recovered: boolean; seq: number };
+    return { recovered: head.recovered, seq: head.seq, events: reply.slice(1) };
+  }
+
+  async members(roomId: string, page: { afterScore: number; afterUser: string; limit: number }): Promise<{ items: LiveMember[]; more: boolean }> {
+    const r = await this.run('members', { room: roomId, ...page });
+    return { items: r.items as LiveMember[], more: r.more === true };
+  }
+
+  // Seats. `actor` must be a member; `moderator` lifts the apply-mode rule.
+  async takeSeat(roomId: string, actor: string, seat: number, moderator: boolean): Promise<SeatView> {
+    return (await this.run('takeSeat', { room: roomId, actor, seat, moderator })).seat as SeatView;
+  }
+
+  async leaveSeat(roomId: string, actor: string): Promise<void> {
+    await this.run('leaveSeat', { room: roomId, actor });
+  }
+
+  async moveSeat(roomId: string, actor: string, seat: number): Promise<void> {
+    await this.run('moveSeat', { room: roomId, actor, seat });
+  }
+
+  async lockSeat(roomId: string, actor: string, seat: number, locked: boolean): Promise<void> {
+    await this.run('lockSeat', { room: roomId, by: actor, seat, locked });
+  }
+
+  async muteOwnSeat(roomId: string, actor: string, muted: boolean): Promise<void> {
+    await this.run('muteSeat', { room: roomId, actor, self: true, muted });
+  }
+
+  async muteSeat(roomId: string, actor: string, seat: number, muted: boolean): Promise<void> {
+    await this.run('muteSeat', { room: roomId, by: actor, self: false, seat, muted });
+  }
+
+  async seatOccupant(roomId: string, seat: number): Promise<string | null> {
+    const r = await this.run('seatOccupant', { room: roomId, seat });
+    return typeof r.userId === 'string' ? r.userId : null;
+  }
+
+  async removeFromSeat(roomId: string, actor: string, userId: string): Promise<void> {
+    await this.run('removeFromSeat', { room: roomId, by: actor, user: userId });
+  }
+
+  async invite(roomId: string, actor: string, userId: string, seat: number, ttlMs: number): Promise<void> {
+    await this.run('invite', { room: roomId, by: actor, user: userId, seat, ttlMs });
+  }
+
+  async answerInvite(roomId: string, actor: string, accept: boolean): Promise<SeatView | null> {
+    const r = await this.run('answerInvite', { room: roomId, actor, accept });
+    return (r.seat as SeatView | undefined) ?? null;
+  }
+
+  async apply(roomId: string, actor: string): Promise<boolean> {
+    return (await this.run('apply', { room: roomId, actor })).queued === true;
+  }
+
+  async withdrawApplication(roomId: string, actor: string): Promise<void> {
+    await this.run('withdrawApplication', { room: roomId, actor });
+  }
+
+  async resolveApplication(roomId: string, actor: string, userId: string, approve: boolean, seat = -1): Promise<SeatView | null> {
+    const r = await this.run('resolveApplication', { room: roomId, by: actor, user: userId, approve, seat });
+    return (r.seat as SeatView | undefined) ?? null;
+  }
+
+  async applications(roomId: string): Promise<string[]> {
+    const r = await this.run('applications', { room: roomId });
+    return Array.isArray(r.queue) ? (r.queue as string[]) : [];
+  }
+
+  // Chat.
+  /** Membership, chat mutes and the per-user chat rate, before a message is archived. */
+  async checkChat(roomId: string, actor: string, moderator: boolean): Promise<void> {
+    await this.run('chat', { room: roomId, actor, message: { id: '' }, moderator, checkOnly: true });
+  }
+
+  /** Publishes an archived message once (a resend after a lost ack publishes nothing). */
+  async publishChat(roomId: string, actor: string, message: Record<string, unknown> & { id: string }): Promise<{ seq: number; duplicate: boolean }> {
+    const r = await this.run('chat', { room: roomId, actor, message, checked: true });
+    return { seq: r.seq as number, duplicate: r.duplicate === true };
+  }
+
+  async chatRemoved(roomId: string, actor: string, messageId: string, how: 'recalled' | 'deleted'): Promise<void> {
+    await this.run('chatRemoved', { room: roomId, messageId, how, by: actor });
+  }
+
+  async chatMute(roomId: string, actor: string, userId: string, untilMs: number | null): Promise<void> {
+    await this.run('chatMute', { room: roomId, by: actor, user: userId, untilMs });
+  }
+
+  async muteAll(roomId: string, actor: string, on: boolean): Promise<void> {
+    await this.run('muteAll', { room: roomId, by: actor, on });
+  }
+
+  /**
+   * Open rooms by live member count, most first; ties by room id, descending. The cursor is
+   * the last (count, id) seen, so a page never repeats a room that kept its count.
+   */
+  async popular(after: { members: number; roomId: string } | null, limit: number): Promise<{ roomId: string; members: number }[]> {
+    const max = after ? String(after.members) : '+inf';
+    const rows = await this.redis.zrevrangebyscore('aura:rooms:live', max, '1', 'WITHSCORES', 'LIMIT', 0, limit + 100);
+    const out: { roomId: string; members: number }[] = [];
+    for (let i = 0; i < rows.length && out.length < limit; i += 2) {
+      const roomId = rows[i]!;
+      const members = Number(rows[i + 1]);
+      if (after && members === after.members && roomId >= after.roomId) continue;
+      out.push({ roomId, members });
+    }
+    return out;
+  }
+
+  /** One event, nothing else changes: announcements, and the benchmark's load. */
+  async emit(roomId: string, type: string, data: Record<string, unknown>): Promise<number> {
+    return (await this.run('emit', { room: roomId, type, data })).seq as number;
+  }
+}

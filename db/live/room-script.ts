@@ -1,0 +1,601 @@
+/**
+ * The room's live state as one Redis Lua script, dispatched on ARGV[1]. Every change to a
+ * room (seats, members, chat, moderation) runs here, so it is atomic: two users can never
+ * hold one seat, and each change appends exactly one numbered event to the room's stream and
+ * publishes it, in the same step. Sequence numbers are therefore contiguous and in order.
+ *
+ * ARGV: [1] command, [2] now (ms, from the caller's clock so tests control time),
+ *       [3] JSON arguments, [4] JSON settings.
+ * Keys derive from the room id under one hash tag per room; this runs on a single Redis node.
+ */
+export const ROOM_SCRIPT = String.raw`
+local cmd = ARGV[1]
+local now = tonumber(ARGV[2])
+local a = cjson.decode(ARGV[3])
+local cfg = cjson.decode(ARGV[4])
+
+local LIVE = 'aura:rooms:live'
+local LEASES = 'aura:presence:leases'
+local AWAY = 'aura:presence:away'
+local EMPTY = 'aura:rooms:empty'
+
+local function key(room, s) return 'aura:room:{' .. room .. '}:' .. s end
+local function fail(code, extra)
+  local r = extra or {}
+  r.error = code
+  return cjson.encode(r)
+end
+local function ok(r)
+  r = r or {}
+  r.ok = true
+  return cjson.encode(r)
+end
+local function int(s) return string.format('%d', s) end
+
+-- Appends one event to the room's stream and publishes it. The envelope is built by hand so
+-- "seq" is always its first field: edges read it without parsing the whole message.
+local function emit(room, etype, data, notice)
+  local seq = redis.call('INCR', key(room, 'seq'))
+  local json = '{"seq":' .. int(seq) .. ',"room":"' .. room .. '","type":"' .. etype .. '","at":' .. int(now) ..
+    ',"data":' .. cjson.encode(data) .. '}'
+  redis.call('XADD', key(room, 'events'), 'MAXLEN', '~', cfg.streamMax, int(seq) .. '-0', 'e', json)
+  redis.call('PUBLISH', 'aura:room:' .. room, json)
+  if notice then
+    -- A system line in the recent chat, so a late joiner's snapshot tells the story too.
+    redis.call('LPUSH', key(room, 'chat'), cjson.encode({ id = 's' .. int(seq), kind = 'system', event = etype,
+      userId = notice, createdAt = int(now) }))
+    redis.call('LTRIM', key(room, 'chat'), 0, cfg.recentChat - 1)
+  end
+  return seq
+end
+
+local function is_open(room) return redis.call('HGET', key(room, 'meta'), 'status') == 'open' end
+local function is_member(room, user) return redis.call('ZSCORE', key(room, 'members'), user) ~= false end
+local function seat_count(room) return tonumber(redis.call('HGET', key(room, 'meta'), 'seats')) end
+
+local function seat_get(room, i)
+  local raw = redis.call('HGET', key(room, 'seats'), tostring(i))
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+local function seat_put(room, i, s) redis.call('HSET', key(room, 'seats'), tostring(i), cjson.encode(s)) end
+local function seat_view(i, s)
+  local u = cjson.null
+  if s.u ~= '' then u = s.u end
+  return { index = i, userId = u, locked = s.l == 1, mutedByAdmin = s.m == 1, selfMuted = s.s == 1 }
+end
+local function seat_of(room, user)
+  local i = redis.call('HGET', key(room, 'seat-of'), user)
+  if i then return tonumber(i) end
+  return nil
+end
+
+local function seats_event(room, views, reason, user, by)
+  local data = { seats = views, reason = reason, userId = user }
+  if by then data.byUserId = by end
+  local notice = nil
+  if user then notice = user end
+  return emit(room, 'seat.updated', data, notice)
+end
+
+-- Frees seat i (its occupant loses it); returns the seat's new view.
+local function vacate(room, i)
+  local s = seat_get(room, i)
+  if s.u ~= '' then redis.call('HDEL', key(room, 'seat-of'), s.u) end
+  s.u = ''
+  s.m = 0
+  s.s = 0
+  seat_put(room, i, s)
+  return seat_view(i, s)
+end
+
+-- Seats user on seat i (or the first open seat when i < 0). The host seat is the owner's.
+local function occupy(room, user, i, owner)
+  if seat_of(room, user) then return nil, 'ALREADY_SEATED' end
+  local n = seat_count(room)
+  if i < 0 then
+    for j = 1, n - 1 do
+      local s = seat_get(room, j)
+      if s.u == '' and s.l == 0 then
+        i = j
+        break
+      end
+    end
+    if i < 0 then return nil, 'NO_FREE_SEAT' end
+  end
+  if i >= n then return nil, 'SEAT_NOT_FOUND' end
+  if i == 0 and user ~= owner then return nil, 'SEAT_HOST_ONLY' end
+  local s = seat_get(room, i)
+  if s.u ~= '' then return nil, 'SEAT_TAKEN' end
+  if s.l == 1 then return nil, 'SEAT_LOCKED' end
+  s.u = user
+  s.m = 0
+  s.s = 0
+  seat_put(room, i, s)
+  redis.call('HSET', key(room, 'seat-of'), user, i)
+  redis.call('ZREM', key(room, 'applications'), user)
+  redis.call('DEL', key(room, 'invite:' .. user))
+  return seat_view(i, s), nil
+end
+
+local function update_live_index(room)
+  local count = redis.call('ZCARD', key(room, 'members'))
+  if count == 0 then
+    redis.call('ZREM', LIVE, room)
+    if is_open(room) then redis.call('ZADD', EMPTY, now + cfg.emptyTimeoutMs, room) end
+  else
+    redis.call('ZADD', LIVE, count, room)
+    redis.call('ZREM', EMPTY, room)
+  end
+  return count
+end
+
+local function remove_member(room, user, reason, by)
+  if not is_member(room, user) then return false end
+  local i = seat_of(room, user)
+  if i then seats_event(room, { vacate(room, i) }, reason, user, by) end
+  redis.call('ZREM', key(room, 'applications'), user)
+  redis.call('DEL', key(room, 'invite:' .. user))
+  redis.call('ZREM', key(room, 'members'), user)
+  redis.call('HDEL', key(room, 'conncount'), user)
+  redis.call('ZREM', AWAY, room .. '|' .. user)
+  local count = update_live_index(room)
+  local data = { userId = user, reason = reason, memberCount = count }
+  if by then data.byUserId = by end
+  emit(room, 'member.left', data, user)
+  return true
+end
+
+-- One connection of a user left a room (closed socket, or its edge died and the lease ran out).
+-- When it was the user's last, they stay a member for the grace period: a phone that
+-- reconnects in time keeps its seat.
+local function drop_connection(room, user, conn)
+  if redis.call('ZREM', LEASES, room .. '|' .. user .. '|' .. conn) == 0 then return end
+  if not is_member(room, user) then return end
+  local left = redis.call('HINCRBY', key(room, 'conncount'), user, -1)
+  if left <= 0 then
+    redis.call('HDEL', key(room, 'conncount'), user)
+    redis.call('ZADD', AWAY, now + cfg.graceMs, room .. '|' .. user)
+  end
+end
+
+local function split(s)
+  local parts = {}
+  for p in string.gmatch(s, '[^|]+') do parts[#parts + 1] = p end
+  return parts
+end
+
+local function room_view(room) return cjson.decode(redis.call('HGET', key(room, 'meta'), 'view')) end
+
+if cmd == 'init' then
+  -- Idempotent: a room already live keeps its state (and its epoch).
+  if redis.call('HSETNX', key(a.room, 'meta'), 'epoch', a.epoch) == 1 then
+    redis.call('HSET', key(a.room, 'meta'), 'status', 'open', 'owner', a.owner, 'seats', a.seatCount,
+      'mode', a.seatMode, 'muteAll', 0, 'view', cjson.encode(a.view))
+    for i = 0, a.seatCount - 1 do
+      redis.call('HSET', key(a.room, 'seats'), tostring(i), cjson.encode({ u = '', l = 0, m = 0, s = 0 }))
+    end
+    redis.call('ZADD', EMPTY, now + cfg.emptyTimeoutMs, a.room)
+    return ok({ created = true })
+  end
+  return ok({ created = false })
+end
+
+if cmd == 'join' then
+  if not redis.call('HGET', key(a.room, 'meta'), 'status') then return fail('ROOM_NOT_LIVE') end
+  if not is_open(a.room) then return fail('ROOM_CLOSED') end
+  local kicked = redis.call('PTTL', key(a.room, 'kicked:' .. a.user))
+  if kicked > 0 then return fail('ROOM_KICK_COOLDOWN', { retryAfterMs = kicked }) end
+  if redis.call('ZADD', LEASES, now + cfg.leaseMs, a.room .. '|' .. a.user .. '|' .. a.conn) == 1 then
+    redis.call('HINCRBY', key(a.room, 'conncount'), a.user, 1)
+  end
+  redis.call('ZREM', AWAY, a.room .. '|' .. a.user)
+  local joined = false
+  if not is_member(a.room, a.user) then
+    redis.call('ZADD', key(a.room, 'members'), now, a.user)
+    local count = update_live_index(a.room)
+    emit(a.room, 'member.joined', { userId = a.user, memberCount = count }, a.user)
+    joined = true
+  end
+  return ok({ joined = joined })
+end
+
+if cmd == 'isMember' then
+  return ok({ member = is_member(a.room, a.user) })
+end
+
+if cmd == 'dropConnection' then
+  drop_connection(a.room, a.user, a.conn)
+  return ok()
+end
+
+if cmd == 'renewLeases' then
+  -- Returns the leases that were swept while their socket lived on (a stalled edge), and
+  -- whether the user is still a member, so the edge can tell those sockets to rejoin.
+  local lost = {}
+  for _, lease in ipairs(a.leases) do
+    if redis.call('ZADD', LEASES, 'XX', 'CH', now + cfg.leaseMs, lease) == 0 and
+        redis.call('ZSCORE', LEASES, lease) == false then
+      lost[#lost + 1] = lease
+    end
+  end
+  if #lost == 0 then return ok({ lost = 0 }) end
+  return ok({ lost = lost })
+end
+
+if cmd == 'leave' then
+  if not is_member(a.room, a.user) then return fail('NOT_IN_ROOM') end
+  remove_member(a.room, a.user, 'left', nil)
+  return ok()
+end
+
+if cmd == 'removeMember' then
+  -- Kick or ban: the member goes now, whatever their connections; a kick adds a cooldown.
+  if a.cooldownMs and a.cooldownMs > 0 then
+    redis.call('SET', key(a.room, 'kicked:' .. a.user), '1', 'PX', a.cooldownMs)
+  end
+  local removed = remove_member(a.room, a.user, a.reason, a.by)
+  return ok({ removed = removed })
+end
+
+if cmd == 'sweep' then
+  -- Leases of connections whose edge stopped renewing them (it crashed).
+  local expired = redis.call('ZRANGEBYSCORE', LEASES, '-inf', now, 'LIMIT', 0, cfg.sweepBatch)
+  for _, lease in ipairs(expired) do
+    local p = split(lease)
+    drop_connection(p[1], p[2], p[3])
+  end
+  -- Members whose every connection dropped more than the grace period ago.
+  local gone = redis.call('ZRANGEBYSCORE', AWAY, '-inf', now, 'LIMIT', 0, cfg.sweepBatch)
+  local removed = 0
+  for _, entry in ipairs(gone) do
+    local p = split(entry)
+    redis.call('ZREM', AWAY, entry)
+    if not redis.call('HGET', key(p[1], 'conncount'), p[2]) then
+      if remove_member(p[1], p[2], 'disconnected', nil) then removed = removed + 1 end
+    end
+  end
+  local empty = redis.call('ZRANGEBYSCORE', EMPTY, '-inf', now, 'LIMIT', 0, cfg.sweepBatch)
+  if #empty == 0 then empty = 0 end
+  return ok({ leases = #expired, removed = removed, empty = empty })
+end
+
+if cmd == 'closeIfEmpty' then
+  -- Closing an empty room is two steps (Redis, then PostgreSQL) and the EMPTY entry stays
+  -- until 'forgetEmpty', so a crash between them is finished by the next sweep.
+  if redis.call('ZCARD', key(a.room, 'members')) > 0 then
+    redis.call('ZREM', EMPTY, a.room)
+    return ok({ close = false })
+  end
+  if is_open(a.room) then
+    redis.call('HSET', key(a.room, 'meta'), 'status', 'closed')
+    emit(a.room, 'room.closed', { reason = 'empty' }, nil)
+  end
+  return ok({ close = true })
+end
+
+if cmd == 'forgetEmpty' then
+  redis.call('ZREM', EMPTY, a.room)
+  return ok()
+end
+
+if cmd == 'close' then
+  if not redis.call('HGET', key(a.room, 'meta'), 'status') then return ok({ closed = false }) end
+  if not is_open(a.room) then return ok({ closed = false }) end
+  redis.call('HSET', key(a.room, 'meta'), 'status', 'closed')
+  local members = redis.call('ZRANGE', key(a.room, 'members'), 0, -1)
+  for _, user in ipairs(members) do redis.call('ZREM', AWAY, a.room .. '|' .. user) end
+  redis.call('DEL', key(a.room, 'members'), key(a.room, 'conncount'), key(a.room, 'seat-of'), key(a.room, 'applications'))
+  redis.call('ZREM', LIVE, a.room)
+  redis.call('ZREM', EMPTY, a.room)
+  emit(a.room, 'room.closed', { reason = a.reason, byUserId = a.by }, nil)
+  return ok({ closed = true })
+end
+
+if cmd == 'updateRoom' then
+  if not is_open(a.room) then return fail('ROOM_CLOSED') end
+  redis.call('HSET', key(a.room, 'meta'), 'mode', a.view.seatMode, 'view', cjson.encode(a.view))
+  emit(a.room, 'room.updated', { room = a.view, byUserId = a.by }, nil)
+  return ok()
+end
+
+if cmd == 'roleChanged' then
+  emit(a.room, 'role.changed', { userId = a.user, role = a.role, byUserId = a.by }, a.user)
+  return ok()
+end
+
+if cmd == 'snapshot' then
+  -- Everything a joining client draws, at exactly one sequence number.
+  local m = key(a.room, 'meta')
+  local status = redis.call('HGET', m, 'status')
+  if not status then return fail('ROOM_NOT_LIVE') end
+  local n = seat_count(a.room)
+  local seats = {}
+  for i = 0, n - 1 do seats[#seats + 1] = seat_view(i, seat_get(a.room, i)) end
+  local recent = redis.call('LRANGE', key(a.room, 'chat'), 0, -1)
+  local chat = {}
+  for i = #recent, 1, -1 do chat[#chat + 1] = recent[i] end
+  local seq = tonumber(redis.call('GET', key(a.room, 'seq')) or '0')
+  local muted = redis.call('ZSCORE', key(a.room, 'chat-muted'), a.user or '')
+  local mutedUntil = cjson.null
+  if muted and tonumber(muted) > now then mutedUntil = int(muted) end
+  return '{"ok":true,"seq":' .. int(seq) .. ',"epoch":' .. cjson.encode(redis.call('HGET', m, 'epoch')) ..
+    ',"status":"' .. status .. '","room":' .. redis.call('HGET', m, 'view') ..
+    ',"seats":' .. cjson.encode(seats) ..
+    ',"memberCount":' .. int(redis.call('ZCARD', key(a.room, 'members'))) ..
+    ',"applicationCount":' .. int(redis.call('ZCARD', key(a.room, 'applications'))) ..
+    ',"muteAll":' .. tostring(redis.call('HGET', m, 'muteAll') == '1') ..
+    ',"chatMutedUntil":' .. cjson.encode(mutedUntil) ..
+    ',"recentChat":[' .. table.concat(chat, ',') .. ']}'
+end
+
+if cmd == 'readEvents' then
+  -- The events after a.after, if the stream still holds every one of them (and the room's
+  -- state was not rebuilt since: a new epoch numbers events afresh).
+  local epoch = redis.call('HGET', key(a.room, 'meta'), 'epoch')
+  local cur = tonumber(redis.call('GET', key(a.room, 'seq')) or '0')
+  local missed = cur - a.after
+  if not epoch or epoch ~= a.epoch or missed < 0 or missed > a.max then
+    return { ok({ recovered = false, seq = cur }) }
+  end
+  if missed == 0 then return { ok({ recovered = true, seq = cur }) } end
+  local entries = redis.call('XRANGE', key(a.room, 'events'), int(a.after + 1) .. '-0', '+', 'COUNT', missed)
+  if #entries ~= missed or entries[1][1] ~= int(a.after + 1) .. '-0' then
+    return { ok({ recovered = false, seq = cur }) }
+  end
+  local out = { ok({ recovered = true, seq = cur }) }
+  for _, e in ipairs(entries) do out[#out + 1] = e[2][2] end
+  return out
+end
+
+if cmd == 'members' then
+  -- Keyset page over join time: the cursor is the last (joinedAt, userId) seen.
+  local rows = redis.call('ZRANGEBYSCORE', key(a.room, 'members'), a.afterScore, '+inf', 'WITHSCORES', 'LIMIT', 0, a.limit + 200)
+  local items = {}
+  local i = 1
+  while i < #rows and #items <= a.limit do
+    local user, score = rows[i], tonumber(rows[i + 1])
+    if score > a.afterScore or (a.afterUser == '' or user > a.afterUser) then
+      local connected = redis.call('HGET', key(a.room, 'conncount'), user) ~= false
+      items[#items + 1] = { userId = user, joinedAt = int(score), connected = connected,
+        seat = seat_of(a.room, user) or cjson.null }
+    end
+    i = i + 2
+  end
+  local more = #items > a.limit
+  if more then table.remove(items) end
+  if #items == 0 then return '{"ok":true,"items":[],"more":false}' end
+  return ok({ items = items, more = more })
+end
+
+-- Everything below acts inside an open room, by a member.
+if not is_open(a.room) then return fail('ROOM_CLOSED') end
+if a.actor and not is_member(a.room, a.actor) then return fail('NOT_IN_ROOM') end
+
+if cmd == 'takeSeat' then
+  local owner = redis.call('HGET', key(a.room, 'meta'), 'owner')
+  local mode = redis.call('HGET', key(a.room, 'meta'), 'mode')
+  if mode == 'apply' and not a.moderator then return fail('SEAT_APPLY_REQUIRED') end
+  local view, err = occupy(a.room, a.actor, a.seat, owner)
+  if err then return fail(err) end
+  local seq = seats_event(a.room, { view }, 'taken', a.actor, nil)
+  return ok({ seat = view, seq = seq })
+end
+
+if cmd == 'leaveSeat' then
+  local i = seat_of(a.room, a.actor)
+  if not i then return fail('NOT_SEATED') end
+  local seq = seats_event(a.room, { vacate(a.room, i) }, 'left', a.actor, nil)
+  return ok({ seq = seq })
+end
+
+if cmd == 'moveSeat' then
+  local from = seat_of(a.room, a.actor)
+  if not from then return fail('NOT_SEATED') end
+  if from == a.seat then return fail('ALREADY_SEATED') end
+  local owner = redis.call('HGET', key(a.room, 'meta'), 'owner')
+  if a.seat < 0 or a.seat >= seat_count(a.room) then return fail('SEAT_NOT_FOUND') end
+  if a.seat == 0 and a.actor ~= owner then return fail('SEAT_HOST_ONLY') end
+  local target = seat_get(a.room, a.seat)
+  if target.u ~= '' then return fail('SEAT_TAKEN') end
+  if target.l == 1 then return fail('SEAT_LOCKED') end
+  local old = seat_get(a.room, from)
+  target.u = a.actor
+  target.m = old.m
+  target.s = old.s
+  seat_put(a.room, a.seat, target)
+  old.u = ''
+  old.m = 0
+  old.s = 0
+  seat_put(a.room, from, old)
+  redis.call('HSET', key(a.room, 'seat-of'), a.actor, a.seat)
+  local seq = seats_event(a.room, { seat_view(from, old), seat_view(a.seat, target) }, 'moved', a.actor, nil)
+  return ok({ seq = seq })
+end
+
+if cmd == 'lockSeat' then
+  if a.seat < 0 or a.seat >= seat_count(a.room) then return fail('SEAT_NOT_FOUND') end
+  local s = seat_get(a.room, a.seat)
+  local occupant = s.u
+  if a.locked and occupant ~= '' then
+    -- Locking an occupied seat closes that mic: its speaker steps down.
+    vacate(a.room, a.seat)
+    s = seat_get(a.room, a.seat)
+  end
+  if a.locked then s.l = 1 else s.l = 0 end
+  seat_put(a.room, a.seat, s)
+  local subject = nil
+  if occupant ~= '' then subject = occupant end
+  local reason = 'unlocked'
+  if a.locked then reason = 'locked' end
+  local seq = seats_event(a.room, { seat_view(a.seat, s) }, reason, subject, a.by)
+  return ok({ seq = seq })
+end
+
+if cmd == 'muteSeat' then
+  -- By the speaker (self) or by a moderator naming the seat.
+  local i = a.seat
+  if a.self then i = seat_of(a.room, a.actor) end
+  if not i then return fail('NOT_SEATED') end
+  if i < 0 or i >= seat_count(a.room) then return fail('SEAT_NOT_FOUND') end
+  local s = seat_get(a.room, i)
+  if s.u == '' then return fail('NOT_SEATED') end
+  if a.self then
+    if not a.muted and s.m == 1 then return fail('SEAT_MUTED_BY_ADMIN') end
+    if a.muted then s.s = 1 else s.s = 0 end
+  else
+    if a.muted then s.m = 1 else s.m = 0 end
+  end
+  seat_put(a.room, i, s)
+  local reason = 'unmuted'
+  if a.muted then reason = 'muted' end
+  local by = nil
+  if not a.self then by = a.by end
+  local seq = seats_event(a.room, { seat_view(i, s) }, reason, s.u, by)
+  return ok({ seq = seq, userId = s.u })
+end
+
+if cmd == 'seatOccupant' then
+  if a.seat < 0 or a.seat >= seat_count(a.room) then return fail('SEAT_NOT_FOUND') end
+  local s = seat_get(a.room, a.seat)
+  if s.u == '' then return ok({ userId = false }) end
+  return ok({ userId = s.u })
+end
+
+if cmd == 'removeFromSeat' then
+  local i = seat_of(a.room, a.user)
+  if not i then return fail('NOT_SEATED') end
+  local seq = seats_event(a.room, { vacate(a.room, i) }, 'removed', a.user, a.by)
+  return ok({ seq = seq })
+end
+
+if cmd == 'invite' then
+  if not is_member(a.room, a.user) then return fail('NOT_IN_ROOM') end
+  if seat_of(a.room, a.user) then return fail('ALREADY_SEATED') end
+  if a.seat >= seat_count(a.room) then return fail('SEAT_NOT_FOUND') end
+  redis.call('SET', key(a.room, 'invite:' .. a.user), a.seat, 'PX', a.ttlMs)
+  local seq = emit(a.room, 'seat.invited', { userId = a.user, seat = a.seat, byUserId = a.by,
+    expiresAt = int(now + a.ttlMs) }, nil)
+  return ok({ seq = seq })
+end
+
+if cmd == 'answerInvite' then
+  local seat = redis.call('GET', key(a.room, 'invite:' .. a.actor))
+  if not seat then return fail('INVITATION_NOT_FOUND') end
+  redis.call('DEL', key(a.room, 'invite:' .. a.actor))
+  if not a.accept then
+    local seq = emit(a.room, 'seat.invite-declined', { userId = a.actor }, nil)
+    return ok({ seq = seq })
+  end
+  local owner = redis.call('HGET', key(a.room, 'meta'), 'owner')
+  local view, err = occupy(a.room, a.actor, tonumber(seat), owner)
+  if err then return fail(err) end
+  local seq = seats_event(a.room, { view }, 'invited', a.actor, nil)
+  return ok({ seat = view, seq = seq })
+end
+
+if cmd == 'apply' then
+  if redis.call('HGET', key(a.room, 'meta'), 'mode') ~= 'apply' then return fail('VALIDATION_FAILED', { message = 'this room has free seating: take a seat' }) end
+  if seat_of(a.room, a.actor) then return fail('ALREADY_SEATED') end
+  if redis.call('ZADD', key(a.room, 'applications'), 'NX', now, a.actor) == 0 then return ok({ queued = false }) end
+  local seq = emit(a.room, 'seat.applied', { userId = a.actor, queueLength = redis.call('ZCARD', key(a.room, 'applications')) }, nil)
+  return ok({ queued = true, seq = seq })
+end
+
+if cmd == 'withdrawApplication' then
+  if redis.call('ZREM', key(a.room, 'applications'), a.actor) == 0 then return fail('APPLICATION_NOT_FOUND') end
+  local seq = emit(a.room, 'seat.application-resolved', { userId = a.actor, approved = false, reason = 'withdrawn' }, nil)
+  return ok({ seq = seq })
+end
+
+if cmd == 'resolveApplication' then
+  if not redis.call('ZSCORE', key(a.room, 'applications'), a.user) then return fail('APPLICATION_NOT_FOUND') end
+  if not a.approve then
+    redis.call('ZREM', key(a.room, 'applications'), a.user)
+    local seq = emit(a.room, 'seat.application-resolved', { userId = a.user, approved = false, reason = 'rejected', byUserId = a.by }, nil)
+    return ok({ seq = seq })
+  end
+  local owner = redis.call('HGET', key(a.room, 'meta'), 'owner')
+  local view, err = occupy(a.room, a.user, a.seat, owner)
+  if err then return fail(err) end
+  emit(a.room, 'seat.application-resolved', { userId = a.user, approved = true, byUserId = a.by }, nil)
+  local seq = seats_event(a.room, { view }, 'approved', a.user, a.by)
+  return ok({ seat = view, seq = seq })
+end
+
+if cmd == 'applications' then
+  return ok({ queue = redis.call('ZRANGE', key(a.room, 'applications'), 0, -1) })
+end
+
+if cmd == 'chat' then
+  -- Idempotent per message: a client resending after a lost ack publishes nothing twice.
+  local dedupe = key(a.room, 'msg:' .. a.message.id)
+  local prior = redis.call('GET', dedupe)
+  if prior then return ok({ seq = tonumber(prior), duplicate = true }) end
+  if not a.moderator and not a.checked then
+    local mutedUntil = redis.call('ZSCORE', key(a.room, 'chat-muted'), a.actor)
+    if mutedUntil and tonumber(mutedUntil) > now then return fail('CHAT_MUTED', { ['until'] = tonumber(mutedUntil) }) end
+    if redis.call('HGET', key(a.room, 'meta'), 'muteAll') == '1' then return fail('CHAT_MUTED', { all = true }) end
+    local rate = key(a.room, 'chat-rate:' .. a.actor)
+    local used = redis.call('INCR', rate)
+    if used == 1 then redis.call('PEXPIRE', rate, cfg.chatWindowMs) end
+    if used > cfg.chatPerWindow then return fail('RATE_LIMITED', { retryAfterMs = redis.call('PTTL', rate) }) end
+  end
+  -- The check runs before the message is archived, the publish after: nothing refused here
+  -- is ever written to PostgreSQL.
+  if a.checkOnly then return ok({ allowed = true }) end
+  local seq = emit(a.room, 'chat.message', { message = a.message }, nil)
+  redis.call('LPUSH', key(a.room, 'chat'), cjson.encode(a.message))
+  redis.call('LTRIM', key(a.room, 'chat'), 0, cfg.recentChat - 1)
+  redis.call('SET', dedupe, seq, 'PX', 600000)
+  return ok({ seq = seq, duplicate = false })
+end
+
+if cmd == 'chatRemoved' then
+  -- Recall (by the sender) or delete (by a moderator): the recent list drops the text too.
+  local list = redis.call('LRANGE', key(a.room, 'chat'), 0, -1)
+  for idx, raw in ipairs(list) do
+    local m = cjson.decode(raw)
+    if m.id == a.messageId then
+      m.body = cjson.null
+      if a.how == 'recalled' then m.recalled = true else m.deleted = true end
+      redis.call('LSET', key(a.room, 'chat'), idx - 1, cjson.encode(m))
+    end
+  end
+  local data = { messageId = a.messageId }
+  if a.how == 'deleted' then data.byUserId = a.by end
+  local seq = emit(a.room, 'chat.' .. a.how, data, nil)
+  return ok({ seq = seq })
+end
+
+if cmd == 'chatMute' then
+  if a.untilMs then
+    redis.call('ZADD', key(a.room, 'chat-muted'), a.untilMs, a.user)
+  else
+    redis.call('ZREM', key(a.room, 'chat-muted'), a.user)
+  end
+  redis.call('ZREMRANGEBYSCORE', key(a.room, 'chat-muted'), '-inf', now)
+  local data = { userId = a.user, byUserId = a.by }
+  if a.untilMs then data['until'] = int(a.untilMs) end
+  local etype = 'chat.unmuted'
+  if a.untilMs then etype = 'chat.muted' end
+  local seq = emit(a.room, etype, data, a.user)
+  return ok({ seq = seq })
+end
+
+if cmd == 'muteAll' then
+  local v = 0
+  if a.on then v = 1 end
+  redis.call('HSET', key(a.room, 'meta'), 'muteAll', v)
+  local seq = emit(a.room, 'chat.mute-all', { on = a.on, byUserId = a.by }, nil)
+  return ok({ seq = seq })
+end
+
+if cmd == 'emit' then
+  -- A system announcement (and the benchmark's load): one event, nothing else changes.
+  local seq = emit(a.room, a.type, a.data, nil)
+  return ok({ seq = seq })
+end
+
+return fail('UNKNOWN_COMMAND')
+`;

@@ -1,0 +1,128 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { AppError, ErrorCode } from '../../domain/errors';
+import type { ModerationAction } from '../../domain/rooms/permissions';
+import { decodeCursor, isUuid, pageLimit, toPage, type Page } from './pagination';
+import { PG_FOREIGN_KEY_VIOLATION, isPgError } from './pg-errors';
+
+export interface ModerationEntry {
+  roomId: string;
+  actorId: string;
+  action: ModerationAction;
+  targetUserId?: string | null;
+  targetMessageId?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface ModerationRecord {
+  id: string;
+  actorId: string;
+  action: ModerationAction;
+  targetUserId: string | null;
+  targetMessageId: string | null;
+  details: Record<string, unknown>;
+  createdAt: string;
+}
+
+export const REPORT_REASONS = ['spam', 'harassment', 'hate', 'sexual', 'violence', 'other'] as const;
+export type ReportReason = (typeof REPORT_REASONS)[number];
+
+export interface NewReport {
+  reporterId: string;
+  roomId?: string | null;
+  targetUserId?: string | null;
+  targetMessageId?: string | null;
+  reason: ReportReason;
+  details?: string | null;
+}
+
+const isMessageId = (id: string) => /^[1-9]\d{0,17}$/.test(id);
+
+/** Each room's moderation audit trail. The database refuses to change or delete an entry. */
+export class ModerationLog {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Pass `tx` to record inside the transaction that makes the change, so both or neither happen. */
+  async record(entry: ModerationEntry, tx?: EntityManager): Promise<void> {
+    const manager = tx ?? this.dataSource.manager;
+    await manager.query(
+      `INSERT INTO room_moderation_log (room_id, actor_id, action, target_user_id, target_message_id, details)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb)`,
+      [
+        entry.roomId,
+        entry.actorId,
+        entry.action,
+        entry.targetUserId ?? null,
+        entry.targetMessageId ?? null,
+        JSON.stringify(entry.details ?? {}),
+      ],
+    );
+  }
+
+  /** Newest first. */
+  async list(roomId: string, page: { cursor?: string; limit: number }): Promise<Page<ModerationRecord>> {
+    const limit = pageLimit(page.limit);
+    const before = decodeCursor(page.cursor, ['bigint']);
+    if (!isUuid(roomId)) return { items: [], nextCursor: null };
+    const rows: {
+      id: string;
+      actor_id: string;
+      action: ModerationAction;
+      target_user_id: string | null;
+      target_message_id: string | null;
+      details: Record<string, unknown>;
+      created_at: Date;
+    }[] = await this.dataSource.query(
+      `SELECT id::text AS id, actor_id, action, target_user_id, target_message_id::text AS target_message_id, details, created_at
+         FROM room_moderation_log
+        WHERE room_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
+        ORDER BY id DESC
+        LIMIT $3`,
+      [roomId, before?.[0] ?? null, limit + 1],
+    );
+    return toPage(
+      rows,
+      limit,
+      (r) => [r.id],
+      (r) => ({
+        id: r.id,
+        actorId: r.actor_id,
+        action: r.action,
+        targetUserId: r.target_user_id,
+        targetMessageId: r.target_message_id,
+        details: r.details,
+        createdAt: r.created_at.toISOString(),
+      }),
+    );
+  }
+}
+
+/** Reports users file about rooms, people and messages, queued for review. */
+export class Reports {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async file(input: NewReport): Promise<{ id: string }> {
+    const roomId = input.roomId ?? null;
+    const targetUserId = input.targetUserId ?? null;
+    const targetMessageId = input.targetMessageId ?? null;
+    if (roomId === null && targetUserId === null && targetMessageId === null) {
+      throw new AppError(ErrorCode.ValidationFailed, 'a report needs a room, a user or a message', 400);
+    }
+    if (roomId !== null && !isUuid(roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
+    if (targetUserId !== null && !isUuid(targetUserId)) throw new AppError(ErrorCode.UserNotFound, 'no such user', 404);
+    if (targetMessageId !== null && !isMessageId(targetMessageId)) throw new AppError(ErrorCode.MessageNotFound, 'no such message', 404);
+    try {
+      const [row]: { id: string }[] = await this.dataSource.query(
+        `INSERT INTO reports (reporter_id, room_id, target_user_id, target_message_id, reason, details)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text AS id`,
+        [input.reporterId, roomId, targetUserId, targetMessageId, input.reason, input.details ?? null],
+      );
+      return { id: row!.id };
+    } catch (err) {
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'room_id')) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'target_user_id')) throw new AppError(ErrorCode.UserNotFound, 'no such user', 404);
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'target_message_id')) throw new AppError(ErrorCode.MessageNotFound, 'no such message', 404);
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'reporter_id')) throw new AppError(ErrorCode.UserNotFound, 'the reporter does not exist', 404);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import type { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import type { Config } from '../../config';
+import { RoomLiveState, type LiveStateSettings } from '../../db/live/room-live-state';
+import { ChatArchive } from '../../db/repositories/room-messages';
+import { ModerationLog, Reports } from '../../db/repositories/room-moderation';
+import { RoomDirectory } from '../../db/repositories/rooms';
+import { Relations } from '../../db/repositories/relations';
+import { RoomService, type RoomPolicy } from './room-service';
+
+export function liveStateSettingsFromConfig(config: Config): LiveStateSettings {
+  return {
+    streamMax: config.ROOM_EVENT_RETENTION,
+    recentChat: config.ROOM_RECENT_CHAT,
+    graceMs: config.ROOM_SEAT_GRACE_SECONDS * 1000,
+    leaseMs: config.ROOM_CONNECTION_LEASE_SECONDS * 1000,
+    emptyTimeoutMs: config.ROOM_EMPTY_TIMEOUT_SECONDS * 1000,
+    chatPerWindow: config.ROOM_CHAT_PER_5_SECONDS,
+    chatWindowMs: 5_000,
+    sweepBatch: 500,
+  };
+}
+
+export function roomPolicyFromConfig(config: Config): RoomPolicy {
+  return {
+    maxAdmins: config.ROOM_MAX_ADMINS,
+    kickCooldownMs: config.ROOM_KICK_COOLDOWN_SECONDS * 1000,
+    inviteTtlMs: config.ROOM_SEAT_INVITE_TTL_SECONDS * 1000,
+    maxChatMuteMs: 7 * 24 * 3_600_000,
+  };
+}
+
+/** The room service over the real stores, as the API and the edge both build it. */
+export function createRoomService(deps: { config: Config; dataSource: DataSource; redis: Redis }): { rooms: RoomService; live: RoomLiveState } {
+  const live = new RoomLiveState(deps.redis, liveStateSettingsFromConfig(deps.config));
+  const rooms = new RoomService({
+    rooms: new RoomDirectory(deps.dataSource),
+    chat: new ChatArchive(deps.dataSource),
+    moderationLog: new ModerationLog(deps.dataSource),
+    reports: new Reports(deps.dataSource),
+    relations: new Relations(deps.dataSource),
+    live,
+    policy: roomPolicyFromConfig(deps.config),
+  });
+  return { rooms, live };
+}

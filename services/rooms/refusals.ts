@@ -1,0 +1,71 @@
+import { AppError, ErrorCode } from '../../domain/errors';
+import type { Refusal } from '../../domain/rooms/permissions';
+import { LiveStateRefusal } from '../../db/live/room-live-state';
+
+const STATUS: Record<string, number> = {
+  ROOM_CLOSED: 409,
+  ROOM_KICK_COOLDOWN: 403,
+  NOT_IN_ROOM: 403,
+  SEAT_NOT_FOUND: 404,
+  SEAT_TAKEN: 409,
+  SEAT_LOCKED: 409,
+  SEAT_HOST_ONLY: 403,
+  SEAT_APPLY_REQUIRED: 409,
+  ALREADY_SEATED: 409,
+  NOT_SEATED: 409,
+  SEAT_MUTED_BY_ADMIN: 403,
+  NO_FREE_SEAT: 409,
+  INVITATION_NOT_FOUND: 404,
+  APPLICATION_NOT_FOUND: 404,
+  CHAT_MUTED: 403,
+  RATE_LIMITED: 429,
+  VALIDATION_FAILED: 400,
+};
+
+const MESSAGES: Record<string, string> = {
+  ROOM_CLOSED: 'this room has closed',
+  ROOM_KICK_COOLDOWN: 'you were removed from this room recently; try again later',
+  NOT_IN_ROOM: 'join the room first',
+  SEAT_NOT_FOUND: 'no such seat in this room',
+  SEAT_TAKEN: 'someone is already on that seat',
+  SEAT_LOCKED: 'that seat is locked',
+  SEAT_HOST_ONLY: 'the host seat is kept for the room owner',
+  SEAT_APPLY_REQUIRED: 'this room uses seat applications: apply for a seat',
+  ALREADY_SEATED: 'you already have a seat; move instead',
+  NOT_SEATED: 'not on a seat',
+  SEAT_MUTED_BY_ADMIN: 'a moderator muted this seat',
+  NO_FREE_SEAT: 'no seat is free',
+  INVITATION_NOT_FOUND: 'no pending seat invitation (it may have expired)',
+  APPLICATION_NOT_FOUND: 'no pending seat application',
+  CHAT_MUTED: 'chat is muted for you in this room',
+  RATE_LIMITED: 'sending too fast',
+};
+
+/** Turns a live-state refusal into the API's error (same stable code, an HTTP status). */
+export function asAppError(err: unknown): unknown {
+  if (!(err instanceof LiveStateRefusal)) return err;
+  const status = STATUS[err.code];
+  if (!status) return new Error(`unexpected live-state refusal ${err.code}`);
+  const message = typeof err.details.message === 'string' ? err.details.message : (MESSAGES[err.code] ?? err.code);
+  return new AppError(err.code as ErrorCode, message, status, Object.keys(err.details).length ? err.details : undefined);
+}
+
+export async function liveCall<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw asAppError(err);
+  }
+}
+
+const REFUSALS: Record<Refusal, [ErrorCode, string]> = {
+  MODERATOR_REQUIRED: [ErrorCode.ModeratorRequired, 'only the owner and admins may do this'],
+  OWNER_REQUIRED: [ErrorCode.OwnerRequired, 'only the room owner may do this'],
+  TARGET_PROTECTED: [ErrorCode.TargetProtected, 'admins cannot act on the owner or on other admins'],
+  CANNOT_TARGET_SELF: [ErrorCode.CannotTargetSelf, 'moderators cannot act on themselves'],
+};
+
+export function refusalError(refusal: Refusal): AppError {
+  const [code, message] = REFUSALS[refusal];
+  return new AppError(code, message, 403);
+}

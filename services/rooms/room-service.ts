@@ -1,0 +1,428 @@
+import { randomUUID } from 'node:crypto';
+import type { RoomLiveState, RoomSnapshot, LiveMember } from '../../db/live/room-live-state';
+import { LiveStateRefusal } from '../../db/live/room-live-state';
+import type { ChatArchive, ChatMessageView } from '../../db/repositories/room-messages';
+import type { ModerationLog, ReportReason, Reports } from '../../db/repositories/room-moderation';
+import type { RoomDirectory } from '../../db/repositories/rooms';
+import type { Relations } from '../../db/repositories/relations';
+import { AppError, ErrorCode } from '../../domain/errors';
+import { CHAT_MAX_CHARS, CHAT_RECALL_WINDOW_MS, type RoomRole, type RoomType, type RoomView, type SeatMode } from '../../domain/rooms/model';
+import { authorizeRoomAction, type ModerationAction } from '../../domain/rooms/permissions';
+import { liveCall, refusalError } from './refusals';
+
+export interface RoomPolicy {
+  maxAdmins: number;
+  kickCooldownMs: number;
+  inviteTtlMs: number;
+  /** Longest timed chat mute a moderator may set. */
+  maxChatMuteMs: number;
+}
+
+export const DEFAULT_ROOM_POLICY: RoomPolicy = {
+  maxAdmins: 5,
+  kickCooldownMs: 5 * 60_000,
+  inviteTtlMs: 60_000,
+  maxChatMuteMs: 7 * 24 * 3_600_000,
+};
+
+export interface RoomServiceDeps {
+  rooms: RoomDirectory;
+  chat: ChatArchive;
+  moderationLog: ModerationLog;
+  reports: Reports;
+  relations: Relations;
+  live: RoomLiveState;
+  policy?: RoomPolicy;
+  clock?: () => number;
+}
+
+export interface NewRoom {
+  type: RoomType;
+  name: string;
+  coverUrl?: string | null;
+  topic?: string | null;
+  region?: string | null;
+  seatCount: number;
+  seatMode: SeatMode;
+  password?: string | null;
+}
+
+export type RoomPatch = Partial<Pick<NewRoom, 'name' | 'coverUrl' | 'topic' | 'region' | 'seatMode' | 'password'>>;
+
+/**
+ * Room use cases, shared by the REST API and the realtime edge: who may do what (domain
+ * rules), what is kept (PostgreSQL) and what everyone sees live (Redis), in that order.
+ */
+export class RoomService {
+  private readonly policy: RoomPolicy;
+  private readonly clock: () => number;
+
+  constructor(private readonly deps: RoomServiceDeps) {
+    this.policy = deps.policy ?? DEFAULT_ROOM_POLICY;
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  // Lifecycle.
+
+  async create(ownerId: string, input: NewRoom): Promise<RoomView> {
+    const room = await this.deps.rooms.create({ ownerId, ...input });
+    await this.deps.live.init(room, randomUUID());
+    return room;
+  }
+
+  async get(roomId: string): Promise<RoomView & { memberCount: number }> {
+    const room = await this.findRoom(roomId);
+    const memberCount = room.status === 'open' ? (await this.liveSnapshot(room)).memberCount : 0;
+    return { ...room, memberCount };
+  }
+
+  async update(actorId: string, roomId: string, patch: RoomPatch): Promise<RoomView> {
+    await this.authorize(actorId, roomId, 'update-room');
+    const room = await this.deps.rooms.update(roomId, patch);
+    if (!room) throw new AppError(ErrorCode.RoomClosed, 'this room has closed', 409);
+    await this.ensureLive(room);
+    await liveCall(this.deps.live.updateRoom(room, actorId));
+    await this.audit(roomId, actorId, 'update-room', null, { fields: Object.keys(patch).filter((k) => k !== 'password') });
+    return room;
+  }
+
+  async close(actorId: string, roomId: string): Promise<void> {
+    await this.authorize(actorId, roomId, 'close-room');
+    // PostgreSQL first: if we crash before Redis follows, the next join finds it closed there.
+    await this.deps.rooms.close(roomId, 'owner');
+    await this.deps.live.close(roomId, 'owner', actorId);
+    await this.audit(roomId, actorId, 'close-room', null);
+  }
+
+  /**
+   * Periodic clean-up, run by every realtime edge (the scripts make concurrent sweeps safe):
+   * ghost members lose their seats, and rooms left empty past the timeout close.
+   */
+  async sweep(now = this.clock()): Promise<{ removed: number; closed: string[] }> {
+    const result = await this.deps.live.sweep(now);
+    const closed: string[] = [];
+    for (const roomId of result.emptyRooms) {
+      if (!(await this.deps.live.closeIfEmpty(roomId, now))) continue;
+      await this.deps.rooms.close(roomId, 'empty');
+      await this.deps.live.forgetEmpty(roomId);
+      closed.push(roomId);
+    }
+    return { removed: result.removed, closed };
+  }
+
+  /** Discovery lists, cursor-paginated: popular (live members), new, by region, followed owners. */
+  async discover(
+    userId: string,
+    query: { sort: 'popular' | 'new' | 'following'; region?: string; cursor?: string; limit: number },
+  ): Promise<{ items: (RoomView & { memberCount?: number })[]; nextCursor: string | null }> {
+    if (query.sort === 'new') return this.deps.rooms.listNew({ cursor: query.cursor, limit: query.limit, region: query.region });
+    if (query.sort === 'following') return this.deps.rooms.listFollowedOwners(userId, { cursor: query.cursor, limit: query.limit });
+    let after: { members: number; roomId: string } | null = null;
+    if (query.cursor) {
+      const m = /^(\d{1,9})_([0-9a-f-]{36})$/.exec(query.cursor);
+      if (!m) throw new AppError(ErrorCode.ValidationFailed, 'cursor is not valid', 400);
+      after = { members: Number(m[1]), roomId: m[2]! };
+    }
+    const ranked = await this.deps.live.popular(after, query.limit + 1);
+    const more = ranked.length > query.limit;
+    const page = ranked.slice(0, query.limit);
+    const views = new Map((await this.deps.rooms.listByIds(page.map((r) => r.roomId))).map((r) => [r.id, r]));
+    const items = page.flatMap((r) => {
+      const view = views.get(r.roomId);
+      return view && (!query.region || view.region === query.region) ? [{ ...view, memberCount: r.members }] : [];
+    });
+    const last = page.at(-1);
+    return { items, nextCursor: more && last ? `${last.members}_${last.roomId}` : null };
+  }
+
+  // Membership.
+
+  /**
+   * Whether a user may enter: the room is open, they aren't banned from it, neither they nor
+   * the owner blocked the other, and they know the password (unless already inside).
+   */
+  async admit(userId: string, roomId: string, password?: string): Promise<RoomView> {
+    const room = await this.deps.rooms.findById(roomId);
+    if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
+    if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed', 409);
+    if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'you are banned from this room', 403);
+    if (room.ownerId !== userId && (await this.deps.relations.isBlockedEitherWay(room.ownerId, userId))) {
+      throw new AppError(ErrorCode.RoomBlocked, 'you cannot enter this room', 403);
+    }
+    const { passwordHash, ...view } = room;
+    if (passwordHash && room.ownerId !== userId) {
+      await this.ensureLive(view);
+      const inside = await this.deps.live.isMember(roomId, userId);
+      if (!inside) {
+        if (!password) throw new AppError(ErrorCode.RoomPasswordRequired, 'this room needs a password', 403);
+        if (!(await this.deps.rooms.checkPassword(room, password))) {
+          throw new AppError(ErrorCode.RoomPasswordWrong, 'wrong room password', 403);
+        }
+      }
+    }
+    return view;
+  }
+
+  /** One connection enters an admitted user into the room (their first makes them a member). */
+  async connect(room: RoomView, userId: string, connectionId: string): Promise<{ joined: boolean }> {
+    await this.ensureLive(room);
+    return liveCall(this.deps.live.join(room.id, userId, connectionId));
+  }
+
+  async snapshot(roomId: string, userId: string): Promise<RoomSnapshot> {
+    return this.deps.live.snapshot(roomId, userId);
+  }
+
+  async leave(userId: string, roomId: string): Promise<void> {
+    await liveCall(this.deps.live.leave(roomId, userId));
+  }
+
+  async members(roomId: string, page: { cursor?: string; limit: number }): Promise<{ items: LiveMember[]; nextCursor: string | null }> {
+    await this.findRoom(roomId);
+    let after = { afterScore: 0, afterUser: '' };
+    if (page.cursor) {
+      const m = /^(\d{1,15})_([0-9a-f-]{36})$/.exec(page.cursor);
+      if (!m) throw new AppError(ErrorCode.ValidationFailed, 'cursor is not valid', 400);
+      after = { afterScore: Number(m[1]), afterUser: m[2]! };
+    }
+    const { items, more } = await this.deps.live.members(roomId, { ...after, limit: page.limit });
+    const last = items.at(-1);
+    return { items, nextCursor: more && last ? `${last.joinedAt}_${last.userId}` : null };
+  }
+
+  async roleOf(roomId: string, userId: string): Promise<RoomRole> {
+    return this.deps.rooms.roleOf(roomId, userId);
+  }
+
+  // Seats, by the user themselves.
+
+  async takeSeat(userId: string, roomId: string, seat: number | null): Promise<void> {
+    const role = await this.deps.rooms.roleOf(roomId, userId);
+    await liveCall(this.deps.live.takeSeat(roomId, userId, seat ?? -1, role !== 'member'));
+  }
+
+  async leaveSeat(userId: string, roomId: string): Promise<void> {
+    await liveCall(this.deps.live.leaveSeat(roomId, userId));
+  }
+
+  async moveSeat(userId: string, roomId: string, seat: number): Promise<void> {
+    await liveCall(this.deps.live.moveSeat(roomId, userId, seat));
+  }
+
+  async muteOwnSeat(userId: string, roomId: string, muted: boolean): Promise<void> {
+    await liveCall(this.deps.live.muteOwnSeat(roomId, userId, muted));
+  }
+
+  async answerInvite(userId: string, roomId: string, accept: boolean): Promise<void> {
+    await liveCall(this.deps.live.answerInvite(roomId, userId, accept));
+  }
+
+  async applyForSeat(userId: string, roomId: string): Promise<void> {
+    await liveCall(this.deps.live.apply(roomId, userId));
+  }
+
+  async withdrawApplication(userId: string, roomId: string): Promise<void> {
+    await liveCall(this.deps.live.withdrawApplication(roomId, userId));
+  }
+
+  async applications(actorId: string, roomId: string): Promise<string[]> {
+    await this.authorize(actorId, roomId, 'seat-approve');
+    return this.deps.live.applications(roomId);
+  }
+
+  // Moderation: authorised here, applied live, kept in the audit log.
+
+  async lockSeat(actorId: string, roomId: string, seat: number, locked: boolean): Promise<void> {
+    const action = locked ? 'seat-lock' : 'seat-unlock';
+    await this.authorize(actorId, roomId, action);
+    // Locking an occupied seat unseats its speaker, so it must be allowed against them too.
+    const occupant = locked ? await liveCall(this.deps.live.seatOccupant(roomId, seat)) : null;
+    if (occupant) await this.authorize(actorId, roomId, 'seat-remove', occupant);
+    await liveCall(this.deps.live.lockSeat(roomId, actorId, seat, locked));
+    await this.audit(roomId, actorId, action, occupant, { seat });
+  }
+
+  async muteSeat(actorId: string, roomId: string, seat: number, muted: boolean): Promise<void> {
+    const action = muted ? 'seat-mute' : 'seat-unmute';
+    const occupant = await liveCall(this.deps.live.seatOccupant(roomId, seat));
+    if (!occupant) throw new AppError(ErrorCode.NotSeated, 'nobody is on that seat', 409);
+    await this.authorize(actorId, roomId, action, occupant);
+    await liveCall(this.deps.live.muteSeat(roomId, actorId, seat, muted));
+    await this.audit(roomId, actorId, action, occupant, { seat });
+  }
+
+  async removeFromSeat(actorId: string, roomId: string, userId: string): Promise<void> {
+    await this.authorize(actorId, roomId, 'seat-remove', userId);
+    await liveCall(this.deps.live.removeFromSeat(roomId, actorId, userId));
+    await this.audit(roomId, actorId, 'seat-remove', userId);
+  }
+
+  async inviteToSeat(actorId: string, roomId: string, userId: string, seat: number | null): Promise<{ expiresAt: string }> {
+    await this.authorize(actorId, roomId, 'seat-invite', userId);
+    await liveCall(this.deps.live.invite(roomId, actorId, userId, seat ?? -1, this.policy.inviteTtlMs));
+    await this.audit(roomId, actorId, 'seat-invite', userId, { seat });
+    return { expiresAt: new Date(this.clock() + this.policy.inviteTtlMs).toISOString() };
+  }
+
+  async resolveApplication(actorId: string, roomId: string, userId: string, approve: boolean, seat: number | null): Promise<void> {
+    const action = approve ? 'seat-approve' : 'seat-reject';
+    await this.authorize(actorId, roomId, action, userId);
+    await liveCall(this.deps.live.resolveApplication(roomId, actorId, userId, approve, seat ?? -1));
+    await this.audit(roomId, actorId, action, userId, { seat });
+  }
+
+  async kick(actorId: string, roomId: string, userId: string): Promise<void> {
+    await this.authorize(actorId, roomId, 'kick', userId);
+    await liveCall(this.deps.live.removeMember(roomId, userId, 'kicked', actorId, this.policy.kickCooldownMs));
+    await this.audit(roomId, actorId, 'kick', userId, { cooldownMs: this.policy.kickCooldownMs });
+  }
+
+  async ban(actorId: string, roomId: string, userId: string, reason: string | null): Promise<void> {
+    await this.authorize(actorId, roomId, 'ban', userId);
+    await this.deps.rooms.ban(roomId, userId, actorId, reason);
+    await liveCall(this.deps.live.removeMember(roomId, userId, 'banned', actorId));
+    await this.audit(roomId, actorId, 'ban', userId, reason ? { reason } : {});
+  }
+
+  async unban(actorId: string, roomId: string, userId: string): Promise<void> {
+    await this.authorize(actorId, roomId, 'unban', userId);
+    if (!(await this.deps.rooms.unban(roomId, userId))) throw new AppError(ErrorCode.NotFound, 'that user is not banned here', 404);
+    await this.audit(roomId, actorId, 'unban', userId);
+  }
+
+  async listBans(actorId: string, roomId: string, page: { cursor?: string; limit: number }) {
+    await this.authorize(actorId, roomId, 'unban');
+    return this.deps.rooms.listBans(roomId, page);
+  }
+
+  async muteChat(actorId: string, roomId: string, userId: string, durationMs: number): Promise<{ until: string }> {
+    if (durationMs <= 0 || durationMs > this.policy.maxChatMuteMs) {
+      throw new AppError(ErrorCode.ValidationFailed, `a chat mute lasts 1 ms to ${this.policy.maxChatMuteMs} ms`, 400);
+    }
+    await this.authorize(actorId, roomId, 'chat-mute', userId);
+    const until = this.clock() + durationMs;
+    await liveCall(this.deps.live.chatMute(roomId, actorId, userId, until));
+    await this.audit(roomId, actorId, 'chat-mute', userId, { durationMs });
+    return { until: new Date(until).toISOString() };
+  }
+
+  async unmuteChat(actorId: string, roomId: string, userId: string): Promise<void> {
+    await this.authorize(actorId, roomId, 'chat-unmute', userId);
+    await liveCall(this.deps.live.chatMute(roomId, actorId, userId, null));
+    await this.audit(roomId, actorId, 'chat-unmute', userId);
+  }
+
+  async muteAll(actorId: string, roomId: string, on: boolean): Promise<void> {
+    const action = on ? 'mute-all' : 'unmute-all';
+    await this.authorize(actorId, roomId, action);
+    await liveCall(this.deps.live.muteAll(roomId, actorId, on));
+    await this.audit(roomId, actorId, action, null);
+  }
+
+  async grantAdmin(actorId: string, roomId: string, userId: string): Promise<void> {
+    await this.authorize(actorId, roomId, 'grant-admin', userId);
+    await this.deps.rooms.grantAdmin(roomId, userId, actorId, this.policy.maxAdmins);
+    await this.deps.live.roleChanged(roomId, userId, 'admin', actorId);
+    await this.audit(roomId, actorId, 'grant-admin', userId);
+  }
+
+  async revokeAdmin(actorId: string, roomId: string, userId: string): Promise<void> {
+    await this.authorize(actorId, roomId, 'revoke-admin', userId);
+    if (!(await this.deps.rooms.revokeAdmin(roomId, userId))) throw new AppError(ErrorCode.NotFound, 'that user is not an admin here', 404);
+    await this.deps.live.roleChanged(roomId, userId, 'member', actorId);
+    await this.audit(roomId, actorId, 'revoke-admin', userId);
+  }
+
+  // Chat.
+
+  /**
+   * Checks (membership, mutes, rate) → archive in PostgreSQL → publish live. A client that
+   * resends with the same clientMsgId after a lost ack gets the same message, published once.
+   */
+  async postChat(userId: string, roomId: string, input: { text: string; clientMsgId: string }): Promise<{ message: ChatMessageView; seq: number; duplicate: boolean }> {
+    const text = input.text.trim();
+    if (text.length === 0) throw new AppError(ErrorCode.ValidationFailed, 'a message needs some text', 400);
+    if ([...text].length > CHAT_MAX_CHARS) throw new AppError(ErrorCode.ChatTooLong, `messages are at most ${CHAT_MAX_CHARS} characters`, 400);
+    const role = await this.deps.rooms.roleOf(roomId, userId);
+    await liveCall(this.deps.live.checkChat(roomId, userId, role !== 'member'));
+    const { message } = await this.deps.chat.append({ roomId, senderId: userId, kind: 'text', body: text, clientMsgId: input.clientMsgId });
+    const published = await liveCall(this.deps.live.publishChat(roomId, userId, { ...message }));
+    return { message, ...published };
+  }
+
+  async recallChat(userId: string, roomId: string, messageId: string): Promise<void> {
+    await this.deps.chat.recall(roomId, messageId, userId, new Date(this.clock()), CHAT_RECALL_WINDOW_MS);
+    await this.deps.live.chatRemoved(roomId, userId, messageId, 'recalled');
+  }
+
+  async deleteChat(actorId: string, roomId: string, messageId: string): Promise<void> {
+    const message = await this.deps.chat.findById(roomId, messageId);
+    if (!message) throw new AppError(ErrorCode.MessageNotFound, 'no such message in this room', 404);
+    await this.authorize(actorId, roomId, 'delete-message', message.senderId ?? undefined);
+    await this.deps.chat.remove(roomId, messageId, actorId);
+    await this.deps.live.chatRemoved(roomId, actorId, messageId, 'deleted');
+    await this.audit(roomId, actorId, 'delete-message', message.senderId, { messageId });
+  }
+
+  async history(roomId: string, page: { before?: string; limit: number }) {
+    await this.findRoom(roomId);
+    return this.deps.chat.history(roomId, page);
+  }
+
+  async report(reporterId: string, roomId: string, input: { targetUserId?: string; messageId?: string; reason: ReportReason; details?: string }): Promise<{ id: string }> {
+    await this.findRoom(roomId);
+    if (input.messageId && !(await this.deps.chat.findById(roomId, input.messageId))) {
+      throw new AppError(ErrorCode.MessageNotFound, 'no such message in this room', 404);
+    }
+    return this.deps.reports.file({
+      reporterId,
+      roomId,
+      targetUserId: input.targetUserId ?? null,
+      targetMessageId: input.messageId ?? null,
+      reason: input.reason,
+      details: input.details ?? null,
+    });
+  }
+
+  async moderationLog(actorId: string, roomId: string, page: { cursor?: string; limit: number }) {
+    await this.authorize(actorId, roomId, 'update-room');
+    return this.deps.moderationLog.list(roomId, page);
+  }
+
+  // Helpers.
+
+  private async findRoom(roomId: string): Promise<RoomView> {
+    const room = await this.deps.rooms.findById(roomId);
+    if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
+    const { passwordHash: _hidden, ...view } = room;
+    return view;
+  }
+
+  private async authorize(actorId: string, roomId: string, action: ModerationAction, targetUserId?: string | null): Promise<void> {
+    const room = await this.findRoom(roomId);
+    if (room.status !== 'open' && action !== 'unban') throw new AppError(ErrorCode.RoomClosed, 'this room has closed', 409);
+    const actor = await this.deps.rooms.roleOf(roomId, actorId);
+    const target = targetUserId ? { role: await this.deps.rooms.roleOf(roomId, targetUserId), self: targetUserId === actorId } : undefined;
+    const refusal = authorizeRoomAction(action, actor, target);
+    if (refusal) throw refusalError(refusal);
+  }
+
+  private async audit(roomId: string, actorId: string, action: ModerationAction, targetUserId: string | null, details: Record<string, unknown> = {}): Promise<void> {
+    await this.deps.moderationLog.record({ roomId, actorId, action, targetUserId, details });
+  }
+
+  /** A room's live state is rebuilt from PostgreSQL if Redis lost it (new epoch: clients resnapshot). */
+  private async ensureLive(room: RoomView): Promise<void> {
+    await this.deps.live.init(room, randomUUID());
+  }
+
+  private async liveSnapshot(room: RoomView): Promise<RoomSnapshot> {
+    try {
+      return await this.deps.live.snapshot(room.id);
+    } catch (err) {
+      if (!(err instanceof LiveStateRefusal) || err.code !== 'ROOM_NOT_LIVE') throw err;
+      await this.ensureLive(room);
+      return this.deps.live.snapshot(room.id);
+    }
+  }
+}

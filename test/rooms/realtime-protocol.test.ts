@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import { startApi, startEdge } from '../support/app-harness';
+import { connectRealStack, type RealStack } from '../support/real-stack';
+import { createRoom, createUser, expectContiguous, join, type TestUser } from '../support/rooms';
+import { TestSocket } from '../support/ws-client';
+
+/** The room protocol on the real edge: snapshots, numbered events, chat over the socket, resume. */
+let stack: RealStack;
+let edge: Awaited<ReturnType<typeof startEdge>>;
+let api: Awaited<ReturnType<typeof startApi>>;
+let owner: TestUser;
+
+beforeAll(async () => {
+  stack = await connectRealStack('rooms-realtime');
+  edge = await startEdge(stack);
+  api = await startApi(stack);
+  owner = await createUser(stack, 'Owner');
+});
+
+afterAll(async () => {
+  await api?.close();
+  await edge?.close();
+  await stack?.close();
+});
+
+async function post(path: string, token: string, body: unknown = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${api.url}/v1${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+describe('joining a room', () => {
+  it('returns a snapshot at sequence N, then events N+1, N+2, … with no gap across snapshot and events', async () => {
+    const room = await createRoom(edge.rooms, owner.userId);
+    const listener = await createUser(stack, 'Listener');
+    const speaker = await createUser(stack, 'Speaker');
+    const watching = await TestSocket.connect(edge.url, { token: listener.token });
+    const snapshot = await join(watching, room.id);
+    expect(snapshot.data.seats).toHaveLength(9);
+    expect(snapshot.data.memberCount).toBe(1);
+
+    const talking = await TestSocket.connect(edge.url, { token: speaker.token });
+    const second = await join(talking, room.id);
+    expect(second.seq).toBeGreaterThan(snapshot.seq);
+    expect(await post(`/rooms/${room.id}/seats/take`, speaker.token, { seat: 3 })).toMatchObject({ status: 204 });
+    talking.send({ type: 'chat', room: room.id, text: 'hello room', clientMsgId: 'msg-00000001', ref: 'c1' });
+    const ack = await talking.until((m) => m.ref === 'c1');
+    expect(ack).toMatchObject({ type: 'ack', duplicate: false });
+
+    const chat = await watching.until((m) => m.type === 'chat.message');
+    expect(chat).toMatchObject({ room: room.id, data: { message: { body: 'hello room', senderId: speaker.userId } } });
+    const events = watching.roomEvents(room.id);
+    expect(events.map((e) => e.type)).toEqual(['member.joined', 'seat.updated', 'chat.message']);
+    expectContiguous(events.map((e) => e.seq), snapshot.seq + 1, snapshot.seq + 3);
+    expect(ack.seq).toBe(snapshot.seq + 3);
+
+    // A late joiner's snapshot shows the seat and the chat, at the latest number.
+    const late = await TestSocket.connect(edge.url, { token: (await createUser(stack)).token });
+    const lateSnapshot = await join(late, room.id);
+    expect(lateSnapshot.seq).toBe(snapshot.seq + 4); // its own member.joined
+    expect(lateSnapshot.data.seats[3]).toMatchObject({ userId: speaker.userId });
+    expect(lateSnapshot.data.recentChat).toContainEqual(expect.objectContaining({ body: 'hello room' }));
+    await Promise.all([watching.close(), talking.close(), late.close()]);
+  });
+
+  it('publishes a chat message once when the client resends it after a lost ack', async () => {
+    const room = await createRoom(edge.rooms, owner.userId);
+    const user = await createUser(stack);
+    const socket = await TestSocket.connect(edge.url, { token: user.token });
+    await join(socket, room.id);
+    const clientMsgId = `retry-${randomUUID()}`;
+    socket.send({ type: 'chat', room: room.id, text: 'once', clientMsgId, ref: 'a' });
+    socket.send({ type: 'chat', room: room.id, text: 'once', clientMsgId, ref: 'b' });
+    const [first, second] = [await socket.until((m) => m.ref === 'a'), await socket.until((m) => m.ref === 'b')];
+    expect(second).toMatchObject({ duplicate: true, messageId: first.messageId, seq: first.seq });
+    const history = await fetch(`${api.url}/v1/rooms/${room.id}/messages`, { headers: { authorization: `Bearer ${user.token}` } });
+    expect(((await history.json()) as { items: unknown[] }).items).toHaveLength(1);
+    await socket.close();
+  });
+});
