@@ -94,9 +94,24 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
     if (message.includes('"session.revoked"')) closeRevokedSession(message);
   });
 
+  // Slow consumers. uWS buffers what a socket can't take yet; past the soft limit we close it
+  // with 4008 so the client resumes. The hard limit (4x) is the backstop where uWS closes it
+  // without a close frame rather than drop a message. Checking all sockets whenever half the
+  // soft limit has been published since the last check means no socket can grow from under the
+  // soft limit to past the hard one unseen; a timer catches the rest.
+  let publishedSinceCheck = 0;
+  function closeSlowConsumers(): void {
+    publishedSinceCheck = 0;
+    for (const ws of sockets) {
+      if (ws.getBufferedAmount() > softBackpressure) ws.end(CloseCode.ResumeRequired, 'too slow: reconnect and resume');
+    }
+  }
+
   const transport: FeedTransport<Socket> = {
     publish: (topic, message) => {
       app.publish(topic, message, false);
+      publishedSinceCheck += message.length;
+      if (publishedSinceCheck >= softBackpressure / 2) closeSlowConsumers();
     },
     subscribe: (ws, topic) => {
       ws.subscribe(topic);
@@ -447,11 +462,7 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
   }, 'token expiry check');
 
   // A consumer that can't keep up is told to resume rather than silently miss events.
-  every(250, () => {
-    for (const ws of sockets) {
-      if (ws.getBufferedAmount() > softBackpressure) ws.end(CloseCode.ResumeRequired, 'too slow: reconnect and resume');
-    }
-  }, 'backpressure check');
+  every(250, closeSlowConsumers, 'backpressure check');
 
   // Logouts reach sockets at once through the user channel; this catches anything missed
   // (an edge that was disconnected from Redis) and bans set since the upgrade.

@@ -93,6 +93,15 @@ export class TestSocket {
     return this.closed;
   }
 
+  /** Stops reading from the TCP socket, like a client too slow to keep up. */
+  pauseReading(): void {
+    (this.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  }
+
+  resumeReading(): void {
+    (this.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+  }
+
   /** Messages received and not yet taken by next(). */
   pending(): Record<string, unknown>[] {
     return [...this.received];
