@@ -97,6 +97,15 @@ export class RoomService {
   /**
    * Periodic clean-up, run by every realtime edge (the scripts make concurrent sweeps safe):
    * ghost members lose their seats, and rooms left empty past the timeout close.
+   *
+   * Why a sweeper over Redis leases rather than a durable timer (a Temporal workflow per
+   * disconnect): the case that matters most is an edge process that dies, and a dead process
+   * sends no "disconnected" signal to start any timer. Leases that the live edges renew cover
+   * that case and the ordinary one alike. The state the decision needs (connections, seats)
+   * is already in Redis, so one atomic script decides with no second store to agree with.
+   * It also avoids a Temporal start and signal for every phone that blinks off the network.
+   * The cost is that a sweep runs every second on each edge: a range read on three small
+   * sorted sets, which is nothing next to the room traffic.
    */
   async sweep(now = this.clock()): Promise<{ removed: number; closed: string[] }> {
     const result = await this.deps.live.sweep(now);
