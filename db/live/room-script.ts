@@ -43,7 +43,7 @@ local function emit(room, etype, data, notice)
   if notice then
     -- A system line in the recent chat, so a late joiner's snapshot tells the story too.
     redis.call('LPUSH', key(room, 'chat'), cjson.encode({ id = 's' .. int(seq), kind = 'system', event = etype,
-      userId = notice, createdAt = int(now) }))
+      userId = notice, createdAt = now }))
     redis.call('LTRIM', key(room, 'chat'), 0, cfg.recentChat - 1)
   end
   return seq
@@ -318,7 +318,7 @@ if cmd == 'snapshot' then
   local seq = tonumber(redis.call('GET', key(a.room, 'seq')) or '0')
   local muted = redis.call('ZSCORE', key(a.room, 'chat-muted'), a.user or '')
   local mutedUntil = cjson.null
-  if muted and tonumber(muted) > now then mutedUntil = int(muted) end
+  if muted and tonumber(muted) > now then mutedUntil = tonumber(muted) end
   return '{"ok":true,"seq":' .. int(seq) .. ',"epoch":' .. cjson.encode(redis.call('HGET', m, 'epoch')) ..
     ',"status":"' .. status .. '","room":' .. redis.call('HGET', m, 'view') ..
     ',"seats":' .. cjson.encode(seats) ..
@@ -357,7 +357,7 @@ if cmd == 'members' then
     local user, score = rows[i], tonumber(rows[i + 1])
     if score > a.afterScore or (a.afterUser == '' or user > a.afterUser) then
       local connected = redis.call('HGET', key(a.room, 'conncount'), user) ~= false
-      items[#items + 1] = { userId = user, joinedAt = int(score), connected = connected,
+      items[#items + 1] = { userId = user, joinedAt = score, connected = connected,
         seat = seat_of(a.room, user) or cjson.null }
     end
     i = i + 2
@@ -475,7 +475,7 @@ if cmd == 'invite' then
   if a.seat >= seat_count(a.room) then return fail('SEAT_NOT_FOUND') end
   redis.call('SET', key(a.room, 'invite:' .. a.user), a.seat, 'PX', a.ttlMs)
   local seq = emit(a.room, 'seat.invited', { userId = a.user, seat = a.seat, byUserId = a.by,
-    expiresAt = int(now + a.ttlMs) }, nil)
+    expiresAt = now + a.ttlMs }, nil)
   return ok({ seq = seq })
 end
 
@@ -576,7 +576,7 @@ if cmd == 'chatMute' then
   end
   redis.call('ZREMRANGEBYSCORE', key(a.room, 'chat-muted'), '-inf', now)
   local data = { userId = a.user, byUserId = a.by }
-  if a.untilMs then data['until'] = int(a.untilMs) end
+  if a.untilMs then data['until'] = a.untilMs end
   local etype = 'chat.unmuted'
   if a.untilMs then etype = 'chat.muted' end
   local seq = emit(a.room, etype, data, a.user)
