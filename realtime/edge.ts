@@ -7,6 +7,7 @@ import { AccessTokenError, type AccessTokens } from '../platform/auth/access-tok
 import type { BanList } from '../platform/auth/ban-list';
 import type { RevokedSessions } from '../platform/auth/revoked-sessions';
 import type { Logger } from '../platform/logging';
+import { createRealtimeMetrics } from '../platform/metrics';
 import type { RoomService } from '../services/rooms/room-service';
 import { ChannelSubscriptions } from './channel-subscriptions';
 import { clientMessage, type ClientMessage } from './client-messages';
@@ -83,9 +84,17 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
   const softBackpressure = settings.maxBackpressureBytes ?? 256 * 1024;
   const feeds = new Map<string, RoomFeed<Socket>>();
   const opening = new Map<string, Promise<RoomFeed<Socket>>>();
+  const metrics = createRealtimeMetrics({ connections: () => sockets.size, rooms: () => feeds.size });
+  /** Every close the edge decides goes through here, so the metrics see it. */
+  function closeSocket(ws: Socket, code: number, reason: string): void {
+    if (!ws.getUserData().open) return;
+    metrics.closes.inc({ code: String(code) });
+    ws.end(code, reason);
+  }
 
   const channels = new ChannelSubscriptions(deps.subscriber, (channel, message) => {
     if (channel.startsWith('aura:room:')) {
+      metrics.roomEvents.inc();
       feeds.get(channel.slice('aura:room:'.length))?.receive(message);
       return;
     }
@@ -103,7 +112,7 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
   function closeSlowConsumers(): void {
     publishedSinceCheck = 0;
     for (const ws of sockets) {
-      if (ws.getBufferedAmount() > softBackpressure) ws.end(CloseCode.ResumeRequired, 'too slow: reconnect and resume');
+      if (ws.getBufferedAmount() > softBackpressure) closeSocket(ws, CloseCode.ResumeRequired, 'too slow: reconnect and resume');
     }
   }
 
@@ -124,7 +133,7 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
     },
     isOpen: (ws) => ws.getUserData().open,
     resync: (ws, reason) => {
-      if (ws.getUserData().open) ws.end(CloseCode.ResumeRequired, reason);
+      closeSocket(ws, CloseCode.ResumeRequired, reason);
     },
   };
 
@@ -136,7 +145,7 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
       return;
     }
     for (const ws of sockets) {
-      if (ws.getUserData().sessionId === sessionId) ws.end(CloseCode.SessionRevoked, 'session signed out');
+      if (ws.getUserData().sessionId === sessionId) closeSocket(ws, CloseCode.SessionRevoked, 'session signed out');
     }
   }
 
@@ -192,6 +201,17 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
   }
 
   let listenSocket: uws.us_listen_socket | null = null;
+
+  app.get('/metrics', (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    metrics.registry.metrics().then(
+      (body) => !aborted && res.cork(() => res.writeHeader('Content-Type', metrics.registry.contentType).end(body)),
+      () => !aborted && res.cork(() => res.writeStatus('500 Internal Server Error').end()),
+    );
+  });
 
   app.get('/healthz', (res) => {
     res.writeHeader('Content-Type', 'application/json').end(JSON.stringify({ status: 'ok', connections: sockets.size, rooms: feeds.size }));
@@ -296,7 +316,7 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
         () => data.open && send(ws, { type: 'ready', connectionId: data.connectionId }),
         (err: unknown) => {
           logger.error({ err, userId: data.userId }, 'could not subscribe a user channel');
-          if (data.open) ws.end(CloseCode.TryAgainLater, 'subscription failed');
+          closeSocket(ws, CloseCode.TryAgainLater, 'subscription failed');
         },
       );
       logger.debug({ userId: data.userId, connectionId: data.connectionId }, 'socket open');
@@ -304,16 +324,16 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
 
     message: (ws, message, isBinary) => {
       if (isBinary) {
-        ws.end(CloseCode.UnsupportedData, 'text frames only');
+        closeSocket(ws, CloseCode.UnsupportedData, 'text frames only');
         return;
       }
       if (message.byteLength > settings.maxMessageBytes) {
-        ws.end(CloseCode.MessageTooBig, 'message too big');
+        closeSocket(ws, CloseCode.MessageTooBig, 'message too big');
         return;
       }
       const data = ws.getUserData();
       if (!data.bucket.take(Date.now())) {
-        if (data.bucket.refusedInARow > 50) ws.end(CloseCode.PolicyViolation, 'too many messages');
+        if (data.bucket.refusedInARow > 50) closeSocket(ws, CloseCode.PolicyViolation, 'too many messages');
         else send(ws, { type: 'error', code: 'RATE_LIMITED', message: 'too many messages: slow down' });
         return;
       }
@@ -338,17 +358,7 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
         return;
       }
       const command = result.data;
-      data.queue = data.queue.then(() =>
-        handle(ws, command).catch((err: unknown) => {
-          if (!data.open) return;
-          if (err instanceof AppError) {
-            send(ws, { type: 'error', ...ref(command), code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
-          } else {
-            logger.error({ err, userId: data.userId, type: command.type }, 'socket command failed');
-            send(ws, { type: 'error', ...ref(command), code: 'INTERNAL', message: 'something went wrong' });
-          }
-        }),
-      );
+      data.queue = data.queue.then(() => handle(ws, command).then(() => commandDone(command.type, null), (err: unknown) => commandFailed(ws, command, err)));
     },
 
     close: (ws) => {
@@ -365,6 +375,23 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
       }
     },
   });
+
+  function commandDone(type: string, code: string | null): void {
+    metrics.commands.inc({ type, outcome: code ?? 'ok' });
+  }
+
+  /** A refused command changed nothing; the client gets the stable code, with its ref. */
+  function commandFailed(ws: Socket, command: ClientMessage, err: unknown): void {
+    const data = ws.getUserData();
+    commandDone(command.type, err instanceof AppError ? err.code : 'INTERNAL');
+    if (!data.open) return;
+    if (err instanceof AppError) {
+      send(ws, { type: 'error', ...ref(command), code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+      return;
+    }
+    logger.error({ err, userId: data.userId, type: command.type }, 'socket command failed');
+    send(ws, { type: 'error', ...ref(command), code: 'INTERNAL', message: 'something went wrong' });
+  }
 
   async function handle(ws: Socket, command: ClientMessage): Promise<void> {
     const data = ws.getUserData();
@@ -415,6 +442,7 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
     }
     if (command.type === 'resume') {
       const missed = await live.readEvents(roomId, command.lastSeq, command.epoch);
+      metrics.resumes.inc({ recovered: String(missed.recovered) });
       if (missed.recovered && data.open) {
         send(ws, { type: 'resumed', ...ref(command), room: roomId, fromSeq: command.lastSeq, toSeq: missed.seq, missed: missed.events.length });
         for (const event of missed.events) ws.send(event, false);
@@ -457,7 +485,7 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
   every(5_000, () => {
     const now = Date.now();
     for (const ws of sockets) {
-      if (ws.getUserData().expiresAt <= now) ws.end(CloseCode.TokenExpired, 'access token expired');
+      if (ws.getUserData().expiresAt <= now) closeSocket(ws, CloseCode.TokenExpired, 'access token expired');
     }
   }, 'token expiry check');
 
@@ -485,8 +513,8 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
     open.forEach((ws, i) => {
       const d = ws.getUserData();
       if (!d.open) return;
-      if (banned[i]) ws.end(CloseCode.Banned, 'access is suspended');
-      else if (revoked.has(d.sessionId)) ws.end(CloseCode.SessionRevoked, 'session signed out');
+      if (banned[i]) closeSocket(ws, CloseCode.Banned, 'access is suspended');
+      else if (revoked.has(d.sessionId)) closeSocket(ws, CloseCode.SessionRevoked, 'session signed out');
     });
   }, 'session re-check');
 
@@ -531,7 +559,7 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
       for (const timer of timers) clearInterval(timer);
       if (listenSocket) uws.us_listen_socket_close(listenSocket);
       listenSocket = null;
-      for (const ws of [...sockets]) ws.end(CloseCode.GoingAway, 'server shutting down');
+      for (const ws of [...sockets]) closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
       await channels.close();
     },
     connectionCount: () => sockets.size,
