@@ -85,7 +85,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
 
   router.get('/:id/members', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
-    ctx.body = await rooms.members(id, parseInput(pageQuery, ctx.query));
+    ctx.body = await rooms.members(me(ctx), id, parseInput(pageQuery, ctx.query));
   });
 
   // Admins (the owner's to manage).
@@ -132,8 +132,8 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   });
   router.post('/:id/seats/applications', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
-    await rooms.applyForSeat(me(ctx), id);
     ctx.status = 202;
+    ctx.body = { queued: await rooms.applyForSeat(me(ctx), id) };
   });
   router.delete('/:id/seats/applications', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
@@ -224,7 +224,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   router.get('/:id/messages', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
     const { cursor, limit } = parseInput(pageQuery, ctx.query);
-    ctx.body = await rooms.history(id, { before: cursor, limit });
+    ctx.body = await rooms.history(me(ctx), id, { before: cursor, limit });
   });
   router.post('/:id/messages/:messageId/recall', async (ctx) => {
     const { id, messageId } = parseInput(messageParams, ctx.params);

@@ -277,7 +277,7 @@ export class RoomLiveState {
   }
 
   async chatMute(roomId: string, actor: string, userId: string, untilMs: number | null): Promise<void> {
-    await this.run('chatMute', { room: roomId, by: actor, user: userId, untilMs });
+    await this.run('chatMute', { room: roomId, by: actor, user: userId, ...(untilMs === null ? {} : { untilMs }) });
   }
 
   async muteAll(roomId: string, actor: string, on: boolean): Promise<void> {
@@ -290,13 +290,19 @@ export class RoomLiveState {
    */
   async popular(after: { members: number; roomId: string } | null, limit: number): Promise<{ roomId: string; members: number }[]> {
     const max = after ? String(after.members) : '+inf';
-    const rows = await this.redis.zrevrangebyscore('aura:rooms:live', max, '1', 'WITHSCORES', 'LIMIT', 0, limit + 100);
     const out: { roomId: string; members: number }[] = [];
-    for (let i = 0; i < rows.length && out.length < limit; i += 2) {
-      const roomId = rows[i]!;
-      const members = Number(rows[i + 1]);
-      if (after && members === after.members && roomId >= after.roomId) continue;
-      out.push({ roomId, members });
+    // Many rooms share a count (one listener each is common): step through the ties in
+    // batches rather than assume they fit in one read.
+    const batch = Math.max(limit * 2, 100);
+    for (let offset = 0; out.length < limit; offset += batch) {
+      const rows = await this.redis.zrevrangebyscore('aura:rooms:live', max, '1', 'WITHSCORES', 'LIMIT', offset, batch);
+      for (let i = 0; i < rows.length && out.length < limit; i += 2) {
+        const roomId = rows[i]!;
+        const members = Number(rows[i + 1]);
+        if (after && members === after.members && roomId >= after.roomId) continue;
+        out.push({ roomId, members });
+      }
+      if (rows.length < batch * 2) break;
     }
     return out;
   }

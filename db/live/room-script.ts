@@ -156,6 +156,8 @@ local function drop_connection(room, user, conn)
   if left <= 0 then
     redis.call('HDEL', key(room, 'conncount'), user)
     redis.call('ZADD', AWAY, now + cfg.graceMs, room .. '|' .. user)
+    -- Others can grey the member out; they stay (with their seat) until the grace ends.
+    emit(room, 'member.presence', { userId = user, connected = false, graceEndsAt = now + cfg.graceMs }, nil)
   end
 end
 
@@ -189,13 +191,15 @@ if cmd == 'join' then
   if redis.call('ZADD', LEASES, now + cfg.leaseMs, a.room .. '|' .. a.user .. '|' .. a.conn) == 1 then
     redis.call('HINCRBY', key(a.room, 'conncount'), a.user, 1)
   end
-  redis.call('ZREM', AWAY, a.room .. '|' .. a.user)
+  local back = redis.call('ZREM', AWAY, a.room .. '|' .. a.user) == 1
   local joined = false
   if not is_member(a.room, a.user) then
     redis.call('ZADD', key(a.room, 'members'), now, a.user)
     local count = update_live_index(a.room)
     emit(a.room, 'member.joined', { userId = a.user, memberCount = count }, a.user)
     joined = true
+  elseif back then
+    emit(a.room, 'member.presence', { userId = a.user, connected = true }, nil)
   end
   return ok({ joined = joined })
 end
@@ -532,10 +536,11 @@ if cmd == 'chat' then
   local dedupe = key(a.room, 'msg:' .. a.message.id)
   local prior = redis.call('GET', dedupe)
   if prior then return ok({ seq = tonumber(prior), duplicate = true }) end
-  if not a.moderator and not a.checked then
+  if not a.checked then
+    -- A personal mute holds for anyone (the owner may mute an admin); mute-all spares moderators.
     local mutedUntil = redis.call('ZSCORE', key(a.room, 'chat-muted'), a.actor)
     if mutedUntil and tonumber(mutedUntil) > now then return fail('CHAT_MUTED', { ['until'] = tonumber(mutedUntil) }) end
-    if redis.call('HGET', key(a.room, 'meta'), 'muteAll') == '1' then return fail('CHAT_MUTED', { all = true }) end
+    if not a.moderator and redis.call('HGET', key(a.room, 'meta'), 'muteAll') == '1' then return fail('CHAT_MUTED', { all = true }) end
     local rate = key(a.room, 'chat-rate:' .. a.actor)
     local used = redis.call('INCR', rate)
     if used == 1 then redis.call('PEXPIRE', rate, cfg.chatWindowMs) end
@@ -569,6 +574,8 @@ if cmd == 'chatRemoved' then
 end
 
 if cmd == 'chatMute' then
+  -- A JSON null decodes to cjson.null, which Lua counts as true: lifting a mute sends no untilMs.
+  if a.untilMs == cjson.null then a.untilMs = nil end
   if a.untilMs then
     redis.call('ZADD', key(a.room, 'chat-muted'), a.untilMs, a.user)
   else

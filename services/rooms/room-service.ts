@@ -186,8 +186,17 @@ export class RoomService {
     await liveCall(this.deps.live.leave(roomId, userId));
   }
 
-  async members(roomId: string, page: { cursor?: string; limit: number }): Promise<{ items: LiveMember[]; nextCursor: string | null }> {
-    await this.findRoom(roomId);
+  /**
+   * Who is inside. A public room shows its members to anyone browsing (as the app's room
+   * preview does); a password room only to those inside; never to someone banned from it.
+   */
+  async members(userId: string, roomId: string, page: { cursor?: string; limit: number }): Promise<{ items: LiveMember[]; nextCursor: string | null }> {
+    const room = await this.deps.rooms.findById(roomId);
+    if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
+    if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'you are banned from this room', 403);
+    if (room.passwordHash && room.ownerId !== userId && !(await this.deps.live.isMember(roomId, userId)) && (await this.deps.rooms.roleOf(roomId, userId)) === 'member') {
+      throw new AppError(ErrorCode.RoomPasswordRequired, 'join the room to see who is inside', 403);
+    }
     let after = { afterScore: 0, afterUser: '' };
     if (page.cursor) {
       const m = /^(\d{1,15})_([0-9a-f-]{36})$/.exec(page.cursor);
@@ -226,8 +235,9 @@ export class RoomService {
     await liveCall(this.deps.live.answerInvite(roomId, userId, accept));
   }
 
-  async applyForSeat(userId: string, roomId: string): Promise<void> {
-    await liveCall(this.deps.live.apply(roomId, userId));
+  /** Joins the apply-mode queue; false if already in it. */
+  async applyForSeat(userId: string, roomId: string): Promise<boolean> {
+    return liveCall(this.deps.live.apply(roomId, userId));
   }
 
   async withdrawApplication(userId: string, roomId: string): Promise<void> {
@@ -253,6 +263,7 @@ export class RoomService {
 
   async muteSeat(actorId: string, roomId: string, seat: number, muted: boolean): Promise<void> {
     const action = muted ? 'seat-mute' : 'seat-unmute';
+    await this.authorize(actorId, roomId, action);
     const occupant = await liveCall(this.deps.live.seatOccupant(roomId, seat));
     if (!occupant) throw new AppError(ErrorCode.NotSeated, 'nobody is on that seat', 409);
     await this.authorize(actorId, roomId, action, occupant);
@@ -294,13 +305,13 @@ export class RoomService {
   }
 
   async unban(actorId: string, roomId: string, userId: string): Promise<void> {
-    await this.authorize(actorId, roomId, 'unban', userId);
+    await this.authorize(actorId, roomId, 'unban', userId, { evenIfClosed: true });
     if (!(await this.deps.rooms.unban(roomId, userId))) throw new AppError(ErrorCode.NotFound, 'that user is not banned here', 404);
     await this.audit(roomId, actorId, 'unban', userId);
   }
 
   async listBans(actorId: string, roomId: string, page: { cursor?: string; limit: number }) {
-    await this.authorize(actorId, roomId, 'unban');
+    await this.authorize(actorId, roomId, 'unban', null, { evenIfClosed: true });
     return this.deps.rooms.listBans(roomId, page);
   }
 
@@ -330,6 +341,7 @@ export class RoomService {
 
   async grantAdmin(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'grant-admin', userId);
+    if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'that user is banned from this room', 409);
     await this.deps.rooms.grantAdmin(roomId, userId, actorId, this.policy.maxAdmins);
     await this.deps.live.roleChanged(roomId, userId, 'admin', actorId);
     await this.audit(roomId, actorId, 'grant-admin', userId);
@@ -360,21 +372,27 @@ export class RoomService {
   }
 
   async recallChat(userId: string, roomId: string, messageId: string): Promise<void> {
+    const room = await this.findRoom(roomId);
+    if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed', 409);
     await this.deps.chat.recall(roomId, messageId, userId, new Date(this.clock()), CHAT_RECALL_WINDOW_MS);
-    await this.deps.live.chatRemoved(roomId, userId, messageId, 'recalled');
+    await liveCall(this.deps.live.chatRemoved(roomId, userId, messageId, 'recalled'));
   }
 
   async deleteChat(actorId: string, roomId: string, messageId: string): Promise<void> {
+    await this.authorize(actorId, roomId, 'delete-message'); // a member learns nothing about the message
     const message = await this.deps.chat.findById(roomId, messageId);
     if (!message) throw new AppError(ErrorCode.MessageNotFound, 'no such message in this room', 404);
     await this.authorize(actorId, roomId, 'delete-message', message.senderId ?? undefined);
     await this.deps.chat.remove(roomId, messageId, actorId);
-    await this.deps.live.chatRemoved(roomId, actorId, messageId, 'deleted');
-    await this.audit(roomId, actorId, 'delete-message', message.senderId, { messageId });
+    await liveCall(this.deps.live.chatRemoved(roomId, actorId, messageId, 'deleted'));
+    await this.audit(roomId, actorId, 'delete-message', message.senderId, {}, messageId);
   }
 
-  async history(roomId: string, page: { before?: string; limit: number }) {
+  /** Chat history is for the people in the room (and its moderators). */
+  async history(userId: string, roomId: string, page: { before?: string; limit: number }) {
     await this.findRoom(roomId);
+    const inside = (await this.deps.live.isMember(roomId, userId)) || (await this.deps.rooms.roleOf(roomId, userId)) !== 'member';
+    if (!inside) throw new AppError(ErrorCode.NotInRoom, 'join the room to read its chat', 403);
     return this.deps.chat.history(roomId, page);
   }
 
@@ -393,8 +411,9 @@ export class RoomService {
     });
   }
 
+  /** The audit log stays readable after the room closed. */
   async moderationLog(actorId: string, roomId: string, page: { cursor?: string; limit: number }) {
-    await this.authorize(actorId, roomId, 'update-room');
+    await this.authorize(actorId, roomId, 'update-room', null, { evenIfClosed: true });
     return this.deps.moderationLog.list(roomId, page);
   }
 
@@ -407,17 +426,24 @@ export class RoomService {
     return view;
   }
 
-  private async authorize(actorId: string, roomId: string, action: ModerationAction, targetUserId?: string | null): Promise<void> {
+  private async authorize(actorId: string, roomId: string, action: ModerationAction, targetUserId?: string | null, options: { evenIfClosed?: boolean } = {}): Promise<void> {
     const room = await this.findRoom(roomId);
-    if (room.status !== 'open' && action !== 'unban') throw new AppError(ErrorCode.RoomClosed, 'this room has closed', 409);
+    if (room.status !== 'open' && !options.evenIfClosed) throw new AppError(ErrorCode.RoomClosed, 'this room has closed', 409);
     const actor = await this.deps.rooms.roleOf(roomId, actorId);
     const target = targetUserId ? { role: await this.deps.rooms.roleOf(roomId, targetUserId), self: targetUserId === actorId } : undefined;
     const refusal = authorizeRoomAction(action, actor, target);
     if (refusal) throw refusalError(refusal);
   }
 
-  private async audit(roomId: string, actorId: string, action: ModerationAction, targetUserId: string | null, details: Record<string, unknown> = {}): Promise<void> {
-    await this.deps.moderationLog.record({ roomId, actorId, action, targetUserId, details });
+  private async audit(
+    roomId: string,
+    actorId: string,
+    action: ModerationAction,
+    targetUserId: string | null,
+    details: Record<string, unknown> = {},
+    targetMessageId: string | null = null,
+  ): Promise<void> {
+    await this.deps.moderationLog.record({ roomId, actorId, action, targetUserId, targetMessageId, details });
   }
 
   /** A room's live state is rebuilt from PostgreSQL if Redis lost it (new epoch: clients resnapshot). */

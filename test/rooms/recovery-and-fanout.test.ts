@@ -35,7 +35,7 @@ describe('resume after a dropped connection', () => {
     // Cut the connection once some of the burst has arrived: the rest is in flight or unsent.
     await first.until((m) => m.type === 'test.tick' && (m.data as { n: number }).n >= 200);
     await first.drop();
-    const before = first.roomEvents(room.id).filter((e) => e.type === 'test.tick');
+    const before = first.roomEvents(room.id);
     await sending;
 
     const second = await TestSocket.connect(edge.url, { token: user.token });
@@ -43,13 +43,20 @@ describe('resume after a dropped connection', () => {
     second.send({ type: 'resume', room: room.id, lastSeq, epoch: snapshot.epoch, ref: 'r' });
     const resumed = await second.until((m) => m.ref === 'r');
     expect(resumed).toMatchObject({ type: 'resumed', fromSeq: lastSeq });
-    const lastTick = snapshot.seq + 1_000;
-    await second.until((m) => m.seq === lastTick);
+    // 1,000 ticks and the member's presence going away and coming back, after the snapshot.
+    await second.until((m) => m.seq === snapshot.seq + 1_002);
 
-    const after = second.roomEvents(room.id).filter((e) => e.type === 'test.tick');
-    const all = [...before, ...after];
-    expectContiguous(all.map((e) => e.seq), snapshot.seq + 1, lastTick);
-    expect(all.map((e) => (e.data as { n: number }).n).sort((a, b) => a - b)).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
+    const after = second.roomEvents(room.id);
+    // Besides the ticks, the stream holds this member's own presence change (away, then back).
+    const all = [...first.roomEvents(room.id), ...after];
+    const last = all.at(-1)!.seq;
+    expectContiguous(all.map((e) => e.seq), snapshot.seq + 1, last);
+    const ticks = all.filter((e) => e.type === 'test.tick');
+    expect(ticks.map((e) => (e.data as { n: number }).n).sort((a, b) => a - b)).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
+    expect(all.filter((e) => e.type !== 'test.tick').map((e) => [e.type, (e.data as { connected: boolean }).connected])).toEqual([
+      ['member.presence', false],
+      ['member.presence', true],
+    ]);
     expect(before.length).toBeGreaterThan(0);
     expect(after.length).toBeGreaterThan(0);
     await second.close();

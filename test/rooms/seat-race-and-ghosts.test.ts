@@ -120,7 +120,13 @@ describe('ghost seats', () => {
       const back = await TestSocket.connect(edge.url, { token: speaker.token });
       const ref = randomUUID();
       back.send({ type: 'resume', room: room.id, lastSeq, epoch: snapshot.epoch, ref });
-      expect(await back.until((m) => m.ref === ref)).toMatchObject({ type: 'resumed', missed: 0 });
+      // What it missed is its own presence: away when it dropped, back when it returned.
+      expect(await back.until((m) => m.ref === ref)).toMatchObject({ type: 'resumed', missed: 2 });
+      const presence = back.roomEvents(room.id).filter((e) => e.seq > lastSeq);
+      expect(presence.map((e) => [e.seq - lastSeq, e.type, e.data])).toEqual([
+        [1, 'member.presence', expect.objectContaining({ userId: speaker.userId, connected: false })],
+        [2, 'member.presence', { userId: speaker.userId, connected: true }],
+      ]);
 
       await edge.rooms.sweep(Date.now() + 31_000);
       const after = await edge.live.snapshot(room.id);
