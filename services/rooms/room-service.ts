@@ -3,10 +3,10 @@ import type { RoomLiveState, RoomSnapshot, LiveMember } from '../../db/live/room
 import { LiveStateRefusal } from '../../db/live/room-live-state';
 import type { ChatArchive, ChatMessageView } from '../../db/repositories/room-messages';
 import type { ModerationLog, ReportReason, Reports } from '../../db/repositories/room-moderation';
-import type { RoomDirectory } from '../../db/repositories/rooms';
+import type { NewRoom as NewRoomRecord, RoomDirectory, RoomPatch } from '../../db/repositories/rooms';
 import type { Relations } from '../../db/repositories/relations';
 import { AppError, ErrorCode } from '../../domain/errors';
-import { CHAT_MAX_CHARS, CHAT_RECALL_WINDOW_MS, type RoomRole, type RoomType, type RoomView, type SeatMode } from '../../domain/rooms/model';
+import { CHAT_MAX_CHARS, CHAT_RECALL_WINDOW_MS, type RoomRole, type RoomView } from '../../domain/rooms/model';
 import { authorizeRoomAction, type ModerationAction } from '../../domain/rooms/permissions';
 import { liveCall, refusalError } from './refusals';
 
@@ -36,18 +36,9 @@ export interface RoomServiceDeps {
   clock?: () => number;
 }
 
-export interface NewRoom {
-  type: RoomType;
-  name: string;
-  coverUrl?: string | null;
-  topic?: string | null;
-  region?: string | null;
-  seatCount: number;
-  seatMode: SeatMode;
-  password?: string | null;
-}
-
-export type RoomPatch = Partial<Pick<NewRoom, 'name' | 'coverUrl' | 'topic' | 'region' | 'seatMode' | 'password'>>;
+/** A room as its owner describes it (the owner is the caller). */
+export type NewRoom = Omit<NewRoomRecord, 'ownerId'>;
+export type { RoomPatch };
 
 /**
  * Room use cases, shared by the REST API and the realtime edge: who may do what (domain
