@@ -19,7 +19,7 @@ const OP_PING = 0x9;
 const T_NEEDLE = Buffer.from('"t":"');
 const SHARED = Buffer.allocUnsafe(256 * 1024);
 
-const enum State {
+enum State {
   Handshake,
   WaitReady,
   Joining,
@@ -230,7 +230,13 @@ function open(host: string, port: number, token: string, timeoutMs: number): Pro
       host,
       port,
       noDelay: true,
-      onread: { buffer: SHARED, callback: (nread: number) => void onRead(conn, nread) },
+      onread: {
+        buffer: SHARED,
+        callback: (nread: number) => {
+          onRead(conn, nread);
+          return true;
+        },
+      },
     });
     conn.socket.on('connect', () => {
       const key = randomBytes(16).toString('base64');
@@ -239,8 +245,12 @@ function open(host: string, port: number, token: string, timeoutMs: number): Pro
           `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${token}\r\n\r\n`,
       );
     });
-    conn.socket.on('error', () => undefined);
-    conn.socket.on('close', () => onClose(conn, 1006));
+    let socketError = '';
+    conn.socket.on('error', (err) => (socketError = err.message));
+    conn.socket.on('close', () => {
+      if (conn.state !== State.Joined && conn.state !== State.Closed) finish(conn, `connection closed in state ${State[conn.state]}${socketError ? ` (${socketError})` : ''}`);
+      onClose(conn, 1006);
+    });
     conns.push(conn);
   });
 }
