@@ -53,6 +53,7 @@ const schema = z
     ROOM_CONNECTION_LEASE_SECONDS: z.coerce.number().min(3).default(30),
     ROOM_EMPTY_TIMEOUT_SECONDS: z.coerce.number().min(1).default(600),
     ROOM_CHAT_PER_5_SECONDS: z.coerce.number().int().min(1).default(5),
+    ROOM_MEMBER_EVENTS_MAX: z.coerce.number().int().min(0).default(200),
     ROOM_MAX_ADMINS: z.coerce.number().int().min(0).max(50).default(5),
     ROOM_KICK_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(300),
     ROOM_SEAT_INVITE_TTL_SECONDS: z.coerce.number().int().min(5).default(60),

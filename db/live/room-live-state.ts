@@ -18,6 +18,8 @@ export interface LiveStateSettings {
   chatPerWindow: number;
   chatWindowMs: number;
   sweepBatch: number;
+  /** Past this many members, listeners joining and leaving are summed up in member.count. */
+  memberEventsMax: number;
 }
 
 export const DEFAULT_LIVE_STATE_SETTINGS: LiveStateSettings = {
@@ -29,6 +31,7 @@ export const DEFAULT_LIVE_STATE_SETTINGS: LiveStateSettings = {
   chatPerWindow: 5,
   chatWindowMs: 5_000,
   sweepBatch: 500,
+  memberEventsMax: 200,
 };
 
 /** What a joining client draws: the room at exactly sequence number `seq`. */

@@ -18,6 +18,7 @@ local LIVE = 'aura:rooms:live'
 local LEASES = 'aura:presence:leases'
 local AWAY = 'aura:presence:away'
 local EMPTY = 'aura:rooms:empty'
+local COUNTS = 'aura:rooms:count-changed'
 
 local function key(room, s) return 'aura:room:{' .. room .. '}:' .. s end
 local function fail(code, extra)
@@ -130,6 +131,18 @@ local function update_live_index(room)
   return count
 end
 
+-- In a big room, an event per listener coming or going would cost every member a delivery:
+-- filling a room of n would take n^2. Past cfg.memberEventsMax members, listeners' comings,
+-- goings and presence are summed up in one member.count event a second (the sweep sends it).
+-- Seat changes, kicks and bans are still told one by one.
+local function announce_member(room, etype, data, user, count)
+  if count <= cfg.memberEventsMax or data.reason == 'kicked' or data.reason == 'banned' then
+    emit(room, etype, data, user)
+  else
+    redis.call('SADD', COUNTS, room)
+  end
+end
+
 local function remove_member(room, user, reason, by)
   if not is_member(room, user) then return false end
   local i = seat_of(room, user)
@@ -142,7 +155,7 @@ local function remove_member(room, user, reason, by)
   local count = update_live_index(room)
   local data = { userId = user, reason = reason, memberCount = count }
   if by then data.byUserId = by end
-  emit(room, 'member.left', data, user)
+  announce_member(room, 'member.left', data, user, count)
   return true
 end
 
@@ -157,7 +170,9 @@ local function drop_connection(room, user, conn)
     redis.call('HDEL', key(room, 'conncount'), user)
     redis.call('ZADD', AWAY, now + cfg.graceMs, room .. '|' .. user)
     -- Others can grey the member out; they stay (with their seat) until the grace ends.
-    emit(room, 'member.presence', { userId = user, connected = false, graceEndsAt = now + cfg.graceMs }, nil)
+    if seat_of(room, user) or redis.call('ZCARD', key(room, 'members')) <= cfg.memberEventsMax then
+      emit(room, 'member.presence', { userId = user, connected = false, graceEndsAt = now + cfg.graceMs }, nil)
+    end
   end
 end
 
@@ -196,9 +211,9 @@ if cmd == 'join' then
   if not is_member(a.room, a.user) then
     redis.call('ZADD', key(a.room, 'members'), now, a.user)
     local count = update_live_index(a.room)
-    emit(a.room, 'member.joined', { userId = a.user, memberCount = count }, a.user)
+    announce_member(a.room, 'member.joined', { userId = a.user, memberCount = count }, a.user, count)
     joined = true
-  elseif back then
+  elseif back and (seat_of(a.room, a.user) or redis.call('ZCARD', key(a.room, 'members')) <= cfg.memberEventsMax) then
     emit(a.room, 'member.presence', { userId = a.user, connected = true }, nil)
   end
   return ok({ joined = joined })
@@ -258,6 +273,10 @@ if cmd == 'sweep' then
     if not redis.call('HGET', key(p[1], 'conncount'), p[2]) then
       if remove_member(p[1], p[2], 'disconnected', nil) then removed = removed + 1 end
     end
+  end
+  -- Big rooms' member counts, summed up since the last sweep.
+  for _, room in ipairs(redis.call('SPOP', COUNTS, cfg.sweepBatch)) do
+    if is_open(room) then emit(room, 'member.count', { memberCount = redis.call('ZCARD', key(room, 'members')) }, nil) end
   end
   local empty = redis.call('ZRANGEBYSCORE', EMPTY, '-inf', now, 'LIMIT', 0, cfg.sweepBatch)
   if #empty == 0 then empty = 0 end

@@ -18,6 +18,7 @@ export function liveStateSettingsFromConfig(config: Config): LiveStateSettings {
     chatPerWindow: config.ROOM_CHAT_PER_5_SECONDS,
     chatWindowMs: 5_000,
     sweepBatch: 500,
+    memberEventsMax: config.ROOM_MEMBER_EVENTS_MAX,
   };
 }
 

@@ -82,3 +82,31 @@ describe('joining a room', () => {
     await socket.close();
   });
 });
+
+describe('big rooms', () => {
+  it('sums up listeners coming and going in one member.count per sweep, past the per-member event limit', async () => {
+    const small = await startEdge(stack, { sweepMs: 3_600_000 }, { ROOM_MEMBER_EVENTS_MAX: 2 });
+    try {
+      const room = await createRoom(small.rooms, owner.userId);
+      const users = await Promise.all(Array.from({ length: 5 }, () => createUser(stack)));
+      const sockets = [];
+      for (const user of users) {
+        const socket = await TestSocket.connect(small.url, { token: user.token });
+        await join(socket, room.id);
+        sockets.push(socket);
+      }
+      await small.rooms.sweep();
+      const watcher = sockets[0]!;
+      const count = await watcher.until((m) => m.type === 'member.count');
+      expect(count.data).toEqual({ memberCount: 5 });
+      // One by one while the room was small (itself and the second), then summed up.
+      expect(watcher.roomEvents(room.id).map((e) => e.type)).toEqual(['member.joined', 'member.count']);
+      // A seat change in a big room is still told one by one.
+      expect(await post(`/rooms/${room.id}/seats/take`, users[4]!.token, { seat: 1 })).toMatchObject({ status: 204 });
+      expect(await watcher.until((m) => m.type === 'seat.updated')).toMatchObject({ data: { seats: [{ index: 1, userId: users[4]!.userId }] } });
+      await Promise.all(sockets.map((s) => s.close()));
+    } finally {
+      await small.close();
+    }
+  });
+});
