@@ -20,7 +20,7 @@ export class ChannelSubscriptions {
     const count = (this.counts.get(channel) ?? 0) + 1;
     this.counts.set(channel, count);
     if (count === 1) {
-      const subscribing = this.subscriber.subscribe(channel);
+      const subscribing = this.whenReady().then(() => this.subscriber.subscribe(channel));
       this.pending.set(channel, subscribing);
       try {
         await subscribing;
@@ -30,6 +30,26 @@ export class ChannelSubscriptions {
     } else {
       await this.pending.get(channel);
     }
+  }
+
+  /**
+   * ioredis 5.8+ can write a SUBSCRIBE issued while the connection is still in its handshake
+   * ahead of its INFO ready check; Redis then refuses INFO in subscriber mode and ioredis
+   * drops the connection (redis/ioredis#2037). So subscribe only on a ready connection.
+   */
+  private whenReady(timeoutMs = 5_000): Promise<void> {
+    if (this.subscriber.status === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.subscriber.off('ready', onReady);
+        reject(new Error(`redis subscriber not ready after ${timeoutMs} ms (status ${this.subscriber.status})`));
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.subscriber.once('ready', onReady);
+    });
   }
 
   async release(channel: string): Promise<void> {
