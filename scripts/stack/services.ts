@@ -132,6 +132,7 @@ export async function startRedis(options: { dataDir: string; port: number; outpu
     'redis',
     async () => {
       const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => undefined); // connect() rejects with it; without a listener ioredis also prints it
       try {
         await r.connect();
         await r.ping();
