@@ -51,6 +51,7 @@ export const ErrorCode = {
   AdminLimitReached: 'ADMIN_LIMIT_REACHED',
   SeatNotFound: 'SEAT_NOT_FOUND',
   SeatTaken: 'SEAT_TAKEN',
+  SeatChanged: 'SEAT_CHANGED',
   SeatLocked: 'SEAT_LOCKED',
   SeatHostOnly: 'SEAT_HOST_ONLY',
   SeatApplyRequired: 'SEAT_APPLY_REQUIRED',

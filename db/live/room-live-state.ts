@@ -146,6 +146,11 @@ export class RoomLiveState {
     await this.run('leave', { room: roomId, user: userId });
   }
 
+  /** Lifts the ban marker that keeps a banned user's joins out (the record is PostgreSQL's). */
+  async unban(roomId: string, userId: string): Promise<void> {
+    await this.run('unban', { room: roomId, user: userId });
+  }
+
   /** Kick (with a rejoin cooldown) or ban: the member leaves now, seat and all. */
   async removeMember(roomId: string, userId: string, reason: 'kicked' | 'banned', by: string, cooldownMs = 0): Promise<boolean> {
     const r = await this.run('removeMember', { room: roomId, user: userId, reason, by, cooldownMs });
@@ -215,16 +220,17 @@ export class RoomLiveState {
     await this.run('moveSeat', { room: roomId, actor, seat });
   }
 
-  async lockSeat(roomId: string, actor: string, seat: number, locked: boolean): Promise<void> {
-    await this.run('lockSeat', { room: roomId, by: actor, seat, locked });
+  /** `expect`: who the moderator saw on the seat (null: empty); a different occupant is refused. */
+  async lockSeat(roomId: string, actor: string, seat: number, locked: boolean, expect: string | null): Promise<void> {
+    await this.run('lockSeat', { room: roomId, by: actor, seat, locked, expect: expect ?? '' });
   }
 
   async muteOwnSeat(roomId: string, actor: string, muted: boolean): Promise<void> {
     await this.run('muteSeat', { room: roomId, actor, self: true, muted });
   }
 
-  async muteSeat(roomId: string, actor: string, seat: number, muted: boolean): Promise<void> {
-    await this.run('muteSeat', { room: roomId, by: actor, self: false, seat, muted });
+  async muteSeat(roomId: string, actor: string, seat: number, muted: boolean, expect: string): Promise<void> {
+    await this.run('muteSeat', { room: roomId, by: actor, self: false, seat, muted, expect });
   }
 
   async seatOccupant(roomId: string, seat: number): Promise<string | null> {

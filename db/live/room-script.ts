@@ -110,13 +110,20 @@ local function occupy(room, user, i, owner)
   if s.u ~= '' then return nil, 'SEAT_TAKEN' end
   if s.l == 1 then return nil, 'SEAT_LOCKED' end
   s.u = user
-  s.m = 0
+  -- A moderator's mute follows the speaker, so stepping down and back up doesn't shed it.
+  if redis.call('HEXISTS', key(room, 'admin-muted'), user) == 1 then s.m = 1 else s.m = 0 end
   s.s = 0
   seat_put(room, i, s)
   redis.call('HSET', key(room, 'seat-of'), user, i)
-  redis.call('ZREM', key(room, 'applications'), user)
   redis.call('DEL', key(room, 'invite:' .. user))
   return seat_view(i, s), nil
+end
+
+-- Someone who got a seat another way (invited, or the queue was approved) leaves the queue.
+local function dequeue(room, user, reason)
+  if redis.call('ZREM', key(room, 'applications'), user) == 1 then
+    emit(room, 'seat.application-resolved', { userId = user, approved = true, reason = reason }, nil)
+  end
 end
 
 local function update_live_index(room)
@@ -147,10 +154,17 @@ local function remove_member(room, user, reason, by)
   if not is_member(room, user) then return false end
   local i = seat_of(room, user)
   if i then seats_event(room, { vacate(room, i) }, reason, user, by) end
-  redis.call('ZREM', key(room, 'applications'), user)
+  if redis.call('ZREM', key(room, 'applications'), user) == 1 then
+    emit(room, 'seat.application-resolved', { userId = user, approved = false, reason = 'left' }, nil)
+  end
   redis.call('DEL', key(room, 'invite:' .. user))
   redis.call('ZREM', key(room, 'members'), user)
-  redis.call('HDEL', key(room, 'conncount'), user)
+  -- Every connection of theirs leaves with them, on every edge: their leases go, so an edge
+  -- still holding one learns at its next renewal (and a later drop can't count them away).
+  for _, conn in ipairs(redis.call('SMEMBERS', key(room, 'conns:' .. user))) do
+    redis.call('ZREM', LEASES, room .. '|' .. user .. '|' .. conn)
+  end
+  redis.call('DEL', key(room, 'conns:' .. user))
   redis.call('ZREM', AWAY, room .. '|' .. user)
   local count = update_live_index(room)
   local data = { userId = user, reason = reason, memberCount = count }
@@ -165,14 +179,21 @@ end
 local function drop_connection(room, user, conn)
   if redis.call('ZREM', LEASES, room .. '|' .. user .. '|' .. conn) == 0 then return end
   if not is_member(room, user) then return end
-  local left = redis.call('HINCRBY', key(room, 'conncount'), user, -1)
-  if left <= 0 then
-    redis.call('HDEL', key(room, 'conncount'), user)
+  redis.call('SREM', key(room, 'conns:' .. user), conn)
+  if redis.call('SCARD', key(room, 'conns:' .. user)) == 0 then
     redis.call('ZADD', AWAY, now + cfg.graceMs, room .. '|' .. user)
     -- Others can grey the member out; they stay (with their seat) until the grace ends.
     if seat_of(room, user) or redis.call('ZCARD', key(room, 'members')) <= cfg.memberEventsMax then
       emit(room, 'member.presence', { userId = user, connected = false, graceEndsAt = now + cfg.graceMs }, nil)
     end
+  end
+end
+
+-- A closed room's state stays an hour (late resumes still get its last events), then goes.
+-- Only an open room (checked in PostgreSQL first) is ever made live again.
+local function expire_room(room)
+  for _, k in ipairs({ 'meta', 'seats', 'seq', 'events', 'chat', 'chat-muted', 'admin-muted' }) do
+    redis.call('PEXPIRE', key(room, k), 3600000)
   end
 end
 
@@ -203,9 +224,9 @@ if cmd == 'join' then
   if not is_open(a.room) then return fail('ROOM_CLOSED') end
   local kicked = redis.call('PTTL', key(a.room, 'kicked:' .. a.user))
   if kicked > 0 then return fail('ROOM_KICK_COOLDOWN', { retryAfterMs = kicked }) end
-  if redis.call('ZADD', LEASES, now + cfg.leaseMs, a.room .. '|' .. a.user .. '|' .. a.conn) == 1 then
-    redis.call('HINCRBY', key(a.room, 'conncount'), a.user, 1)
-  end
+  if redis.call('EXISTS', key(a.room, 'banned:' .. a.user)) == 1 then return fail('ROOM_BANNED') end
+  redis.call('ZADD', LEASES, now + cfg.leaseMs, a.room .. '|' .. a.user .. '|' .. a.conn)
+  redis.call('SADD', key(a.room, 'conns:' .. a.user), a.conn)
   local back = redis.call('ZREM', AWAY, a.room .. '|' .. a.user) == 1
   local joined = false
   if not is_member(a.room, a.user) then
@@ -253,8 +274,15 @@ if cmd == 'removeMember' then
   if a.cooldownMs and a.cooldownMs > 0 then
     redis.call('SET', key(a.room, 'kicked:' .. a.user), '1', 'PX', a.cooldownMs)
   end
+  -- A ban is also marked here, so a join already past the PostgreSQL check can't slip in.
+  if a.reason == 'banned' then redis.call('SET', key(a.room, 'banned:' .. a.user), '1') end
   local removed = remove_member(a.room, a.user, a.reason, a.by)
   return ok({ removed = removed })
+end
+
+if cmd == 'unban' then
+  redis.call('DEL', key(a.room, 'banned:' .. a.user))
+  return ok()
 end
 
 if cmd == 'sweep' then
@@ -270,7 +298,7 @@ if cmd == 'sweep' then
   for _, entry in ipairs(gone) do
     local p = split(entry)
     redis.call('ZREM', AWAY, entry)
-    if not redis.call('HGET', key(p[1], 'conncount'), p[2]) then
+    if redis.call('SCARD', key(p[1], 'conns:' .. p[2])) == 0 then
       if remove_member(p[1], p[2], 'disconnected', nil) then removed = removed + 1 end
     end
   end
@@ -290,9 +318,13 @@ if cmd == 'closeIfEmpty' then
     redis.call('ZREM', EMPTY, a.room)
     return ok({ close = false })
   end
+  -- Someone may have come and gone since the sweep read the deadline: it moved on.
+  local deadline = redis.call('ZSCORE', EMPTY, a.room)
+  if deadline and tonumber(deadline) > now then return ok({ close = false }) end
   if is_open(a.room) then
     redis.call('HSET', key(a.room, 'meta'), 'status', 'closed')
     emit(a.room, 'room.closed', { reason = 'empty' }, nil)
+    expire_room(a.room)
   end
   return ok({ close = true })
 end
@@ -307,11 +339,18 @@ if cmd == 'close' then
   if not is_open(a.room) then return ok({ closed = false }) end
   redis.call('HSET', key(a.room, 'meta'), 'status', 'closed')
   local members = redis.call('ZRANGE', key(a.room, 'members'), 0, -1)
-  for _, user in ipairs(members) do redis.call('ZREM', AWAY, a.room .. '|' .. user) end
-  redis.call('DEL', key(a.room, 'members'), key(a.room, 'conncount'), key(a.room, 'seat-of'), key(a.room, 'applications'))
+  for _, user in ipairs(members) do
+    redis.call('ZREM', AWAY, a.room .. '|' .. user)
+    for _, conn in ipairs(redis.call('SMEMBERS', key(a.room, 'conns:' .. user))) do
+      redis.call('ZREM', LEASES, a.room .. '|' .. user .. '|' .. conn)
+    end
+    redis.call('DEL', key(a.room, 'conns:' .. user))
+  end
+  redis.call('DEL', key(a.room, 'members'), key(a.room, 'seat-of'), key(a.room, 'applications'))
   redis.call('ZREM', LIVE, a.room)
   redis.call('ZREM', EMPTY, a.room)
   emit(a.room, 'room.closed', { reason = a.reason, byUserId = a.by }, nil)
+  expire_room(a.room)
   return ok({ closed = true })
 end
 
@@ -379,7 +418,7 @@ if cmd == 'members' then
   while i < #rows and #items <= a.limit do
     local user, score = rows[i], tonumber(rows[i + 1])
     if score > a.afterScore or (a.afterUser == '' or user > a.afterUser) then
-      local connected = redis.call('HGET', key(a.room, 'conncount'), user) ~= false
+      local connected = redis.call('SCARD', key(a.room, 'conns:' .. user)) > 0
       items[#items + 1] = { userId = user, joinedAt = score, connected = connected,
         seat = seat_of(a.room, user) or cjson.null }
     end
@@ -402,6 +441,7 @@ if cmd == 'takeSeat' then
   local view, err = occupy(a.room, a.actor, a.seat, owner)
   if err then return fail(err) end
   local seq = seats_event(a.room, { view }, 'taken', a.actor, nil)
+  dequeue(a.room, a.actor, 'seated')
   return ok({ seat = view, seq = seq })
 end
 
@@ -436,9 +476,18 @@ if cmd == 'moveSeat' then
   return ok({ seq = seq })
 end
 
+-- A moderator acts on a seat as they last saw it: if someone else sat down since, refuse
+-- (they were authorised against the earlier occupant, not this one).
+local function seat_changed(s)
+  local expected = a.expect
+  if expected == nil or expected == cjson.null then expected = '' end
+  return s.u ~= expected
+end
+
 if cmd == 'lockSeat' then
   if a.seat < 0 or a.seat >= seat_count(a.room) then return fail('SEAT_NOT_FOUND') end
   local s = seat_get(a.room, a.seat)
+  if a.locked and seat_changed(s) then return fail('SEAT_CHANGED') end
   local occupant = s.u
   if a.locked and occupant ~= '' then
     -- Locking an occupied seat closes that mic: its speaker steps down.
@@ -467,7 +516,14 @@ if cmd == 'muteSeat' then
     if not a.muted and s.m == 1 then return fail('SEAT_MUTED_BY_ADMIN') end
     if a.muted then s.s = 1 else s.s = 0 end
   else
-    if a.muted then s.m = 1 else s.m = 0 end
+    if seat_changed(s) then return fail('SEAT_CHANGED') end
+    if a.muted then
+      s.m = 1
+      redis.call('HSET', key(a.room, 'admin-muted'), s.u, '1')
+    else
+      s.m = 0
+      redis.call('HDEL', key(a.room, 'admin-muted'), s.u)
+    end
   end
   seat_put(a.room, i, s)
   local reason = 'unmuted'
@@ -514,6 +570,7 @@ if cmd == 'answerInvite' then
   local view, err = occupy(a.room, a.actor, tonumber(seat), owner)
   if err then return fail(err) end
   local seq = seats_event(a.room, { view }, 'invited', a.actor, nil)
+  dequeue(a.room, a.actor, 'invited')
   return ok({ seat = view, seq = seq })
 end
 
@@ -541,6 +598,7 @@ if cmd == 'resolveApplication' then
   local owner = redis.call('HGET', key(a.room, 'meta'), 'owner')
   local view, err = occupy(a.room, a.user, a.seat, owner)
   if err then return fail(err) end
+  redis.call('ZREM', key(a.room, 'applications'), a.user)
   emit(a.room, 'seat.application-resolved', { userId = a.user, approved = true, byUserId = a.by }, nil)
   local seq = seats_event(a.room, { view }, 'approved', a.user, a.by)
   return ok({ seat = view, seq = seq })
@@ -571,7 +629,8 @@ if cmd == 'chat' then
   local seq = emit(a.room, 'chat.message', { message = a.message }, nil)
   redis.call('LPUSH', key(a.room, 'chat'), cjson.encode(a.message))
   redis.call('LTRIM', key(a.room, 'chat'), 0, cfg.recentChat - 1)
-  redis.call('SET', dedupe, seq, 'PX', 600000)
+  -- A day: a client resending after a lost ack does so within seconds, a stuck outbox within hours.
+  redis.call('SET', dedupe, seq, 'PX', 86400000)
   return ok({ seq = seq, duplicate = false })
 end
 

@@ -248,7 +248,7 @@ export class RoomService {
     // Locking an occupied seat unseats its speaker, so it must be allowed against them too.
     const occupant = locked ? await liveCall(this.deps.live.seatOccupant(roomId, seat)) : null;
     if (occupant) await this.authorize(actorId, roomId, 'seat-remove', occupant);
-    await liveCall(this.deps.live.lockSeat(roomId, actorId, seat, locked));
+    await liveCall(this.deps.live.lockSeat(roomId, actorId, seat, locked, occupant));
     await this.audit(roomId, actorId, action, occupant, { seat });
   }
 
@@ -258,7 +258,7 @@ export class RoomService {
     const occupant = await liveCall(this.deps.live.seatOccupant(roomId, seat));
     if (!occupant) throw new AppError(ErrorCode.NotSeated, 'nobody is on that seat', 409);
     await this.authorize(actorId, roomId, action, occupant);
-    await liveCall(this.deps.live.muteSeat(roomId, actorId, seat, muted));
+    await liveCall(this.deps.live.muteSeat(roomId, actorId, seat, muted, occupant));
     await this.audit(roomId, actorId, action, occupant, { seat });
   }
 
@@ -297,7 +297,9 @@ export class RoomService {
 
   async unban(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'unban', userId, { evenIfClosed: true });
-    if (!(await this.deps.rooms.unban(roomId, userId))) throw new AppError(ErrorCode.NotFound, 'that user is not banned here', 404);
+    const lifted = await this.deps.rooms.unban(roomId, userId);
+    await this.deps.live.unban(roomId, userId); // also clears a marker left by a ban that crashed half-way
+    if (!lifted) throw new AppError(ErrorCode.NotFound, 'that user is not banned here', 404);
     await this.audit(roomId, actorId, 'unban', userId);
   }
 

@@ -258,7 +258,7 @@ const PERSON_SPECS: Record<PersonAction, ActionSpec> = {
   'seat-unmute': {
     arrange: async (s) => {
       await seat(s.room, s.targetName!);
-      await live.muteSeat(s.room.id, cast.owner.userId, s.seat, true);
+      await live.muteSeat(s.room.id, cast.owner.userId, s.seat, true, t(s));
     },
     request: (s) => ({ method: 'POST', path: `${roomPath(s)}/seats/${s.seat}/mute`, body: { muted: false } }),
     status: 204,
@@ -349,7 +349,7 @@ const ROOM_SPECS: Record<RoomAction, ActionSpec> = {
     unchanged: async (s) => expect((await live.snapshot(s.room.id)).muteAll).toBe(true),
   },
   'seat-unlock': {
-    arrange: (s) => live.lockSeat(s.room.id, cast.owner.userId, s.seat, true),
+    arrange: (s) => live.lockSeat(s.room.id, cast.owner.userId, s.seat, true, null),
     request: (s) => ({ method: 'POST', path: `${roomPath(s)}/seats/${s.seat}/lock`, body: { locked: false } }),
     status: 204,
     applied: async (s) => expect(await seatView(s)).toMatchObject({ locked: false }),
