@@ -15,21 +15,39 @@ export class ChannelSubscriptions {
     subscriber.on('message', onMessage);
   }
 
-  /** Resolves once Redis confirms the subscription, so nothing published after it is missed. */
+  /**
+   * Resolves once Redis confirms the subscription, so nothing published after it is missed.
+   * If subscribing fails, every caller waiting on it fails and none of them stays counted, so
+   * the next caller subscribes afresh.
+   */
   async retain(channel: string): Promise<void> {
-    const count = (this.counts.get(channel) ?? 0) + 1;
-    this.counts.set(channel, count);
-    if (count === 1) {
-      const subscribing = this.whenReady().then(() => this.subscriber.subscribe(channel));
-      this.pending.set(channel, subscribing);
-      try {
-        await subscribing;
-      } finally {
-        if (this.pending.get(channel) === subscribing) this.pending.delete(channel);
-      }
-    } else {
-      await this.pending.get(channel);
+    this.counts.set(channel, (this.counts.get(channel) ?? 0) + 1);
+    let subscribing = this.pending.get(channel);
+    if (!subscribing) {
+      const attempt = this.whenReady().then(() => this.subscriber.subscribe(channel));
+      subscribing = attempt;
+      this.pending.set(channel, attempt);
+      attempt.catch(() => {
+        if (this.pending.get(channel) === attempt) this.pending.delete(channel);
+      });
     }
+    try {
+      await subscribing;
+    } catch (err) {
+      this.uncount(channel);
+      throw err;
+    }
+  }
+
+  /** Drops one reference; true when it was the last. */
+  private uncount(channel: string): boolean {
+    const count = (this.counts.get(channel) ?? 0) - 1;
+    if (count > 0) {
+      this.counts.set(channel, count);
+      return false;
+    }
+    this.counts.delete(channel);
+    return true;
   }
 
   /**
@@ -53,14 +71,11 @@ export class ChannelSubscriptions {
   }
 
   async release(channel: string): Promise<void> {
-    const count = (this.counts.get(channel) ?? 0) - 1;
-    if (count > 0) {
-      this.counts.set(channel, count);
-      return;
-    }
-    this.counts.delete(channel);
-    await this.pending.get(channel);
-    // A socket may have retained it again while we waited.
+    if (!this.uncount(channel)) return;
+    const subscribing = this.pending.get(channel);
+    this.pending.delete(channel);
+    await subscribing?.catch(() => undefined);
+    // A socket may have retained it again while we waited (it subscribed again, in order).
     if (!this.counts.has(channel)) await this.subscriber.unsubscribe(channel);
   }
 

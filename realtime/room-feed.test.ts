@@ -36,7 +36,7 @@ function setup(stream: string[] = [], ringSize = 8) {
     return { recovered: complete, seq: events.length ? seqOf(events.at(-1)!) : after, events: complete ? events : [] };
   };
   const errors: unknown[] = [];
-  const feed = new RoomFeed<FakeSocket>('r', 'topic', transport, readEvents, (e) => errors.push(e), undefined, ringSize);
+  const feed = new RoomFeed<FakeSocket>('r', 'topic', transport, readEvents, (e) => errors.push(e), undefined, { ringSize });
   const socket = (name: string): FakeSocket => ({ name, open: true, got: [] });
   return { feed, socket, reads, errors };
 }

@@ -48,6 +48,9 @@ export class RoomFeed<S> {
   private repairing = false;
   private readonly parked = new Map<S, number>();
   private readonly attached = new Set<S>();
+  /** Sockets let into the room and on their way to being attached (snapshot or stream read pending). */
+  private readonly joining = new Set<S>();
+  private readonly maxCatchUpBytes: number;
 
   constructor(
     readonly roomId: string,
@@ -57,23 +60,35 @@ export class RoomFeed<S> {
     private readonly onError: (err: unknown) => void,
     /** Called after an event went out, for events the edge itself must act on. */
     private readonly onEvent: (event: string, type: string) => void = () => undefined,
-    ringSize = 4096,
+    options: { ringSize?: number; maxCatchUpBytes?: number } = {},
   ) {
-    this.ring = new Array<string | undefined>(ringSize);
+    this.ring = new Array<string | undefined>(options.ringSize ?? 4096);
+    this.maxCatchUpBytes = options.maxCatchUpBytes ?? Infinity;
   }
 
   get size(): number {
-    return this.attached.size + this.parked.size;
+    return this.attached.size + this.parked.size + this.joining.size;
   }
 
   sockets(): S[] {
-    return [...this.attached, ...this.parked.keys()];
+    return [...new Set([...this.attached, ...this.parked.keys(), ...this.joining])];
+  }
+
+  /** Counts a socket in the room from the moment it is let in, before its snapshot is read. */
+  reserve(socket: S): void {
+    this.joining.add(socket);
+  }
+
+  /** Checks the room's stream for events this feed may have missed (after a pub/sub reconnect). */
+  catchUp(): void {
+    if (this.seq !== null) this.repair();
   }
 
   /** An event from Redis pub/sub. */
   receive(event: string): void {
     if (this.seq === null || this.repairing) {
-      this.backlog.push(event);
+      // Bounded: past the ring's size the oldest go, and the gap is read from the stream later.
+      if (this.backlog.push(event) > this.ring.length) this.backlog.shift();
       return;
     }
     this.apply(event);
@@ -82,7 +97,13 @@ export class RoomFeed<S> {
   private apply(event: string): void {
     const seq = seqOf(event);
     const current = this.seq!;
-    if (seq <= current) return; // already delivered (a repair overlapped pub/sub)
+    if (seq <= current) {
+      // Already delivered (a repair overlapped pub/sub) -- unless it is a different event under a
+      // number already used: Redis lost its latest writes and numbers again. Everyone resumes.
+      const known = this.ring[seq % this.ring.length];
+      if (known !== undefined && seqOf(known) === seq && known !== event) this.reset('room state was rebuilt');
+      return;
+    }
     if (seq > current + 1) {
       // Pub/sub lost messages (a Redis reconnect): fetch the gap from the stream.
       this.backlog.push(event);
@@ -139,6 +160,7 @@ export class RoomFeed<S> {
     const sockets = this.sockets();
     this.attached.clear();
     this.parked.clear();
+    this.joining.clear();
     this.seq = null;
     this.epoch = null;
     this.backlog = [];
@@ -150,8 +172,22 @@ export class RoomFeed<S> {
    * live feed. Resolves once it is subscribed or parked.
    */
   async attach(socket: S, delivered: number, epoch: string): Promise<void> {
+    this.joining.add(socket);
+    try {
+      await this.attachOnce(socket, delivered, epoch);
+    } finally {
+      this.joining.delete(socket); // attached, parked, or gone
+    }
+  }
+
+  private async attachOnce(socket: S, delivered: number, epoch: string): Promise<void> {
     if (!this.transport.isOpen(socket)) return;
-    if (this.epoch !== null && this.epoch !== epoch) this.reset('room state was rebuilt');
+    if (this.epoch !== null && this.epoch !== epoch) {
+      // The room's state was rebuilt: this socket has the new numbering, the others resume.
+      this.joining.delete(socket);
+      this.reset('room state was rebuilt');
+      this.joining.add(socket);
+    }
     if (this.seq === null) {
       this.seq = delivered;
       this.epoch = epoch;
@@ -162,24 +198,43 @@ export class RoomFeed<S> {
       return;
     }
     if (delivered > this.seq) {
-      this.parked.set(socket, delivered);
+      this.park(socket, delivered);
       return;
     }
     const missing = this.fromRing(delivered);
     if (missing) {
+      if (!this.sendable(missing)) return this.transport.resync(socket, 'too far behind');
       for (const event of missing) this.transport.send(socket, event);
       this.subscribe(socket);
       return;
     }
     // Too far behind the ring: read the stream, then attach again from where that ends.
     const read = await this.readEvents(this.roomId, delivered, epoch);
-    if (!this.transport.isOpen(socket)) return;
-    if (!read.recovered) {
+    if (!this.transport.isOpen(socket) || !this.joining.has(socket)) return;
+    if (!read.recovered || !this.sendable(read.events)) {
       this.transport.resync(socket, 'too far behind');
       return;
     }
     for (const event of read.events) this.transport.send(socket, event);
-    return this.attach(socket, read.seq, epoch);
+    return this.attachOnce(socket, read.seq, epoch);
+  }
+
+  /** A catch-up larger than this would overrun the socket's buffer: a fresh snapshot is cheaper. */
+  private sendable(events: string[]): boolean {
+    let bytes = 0;
+    for (const event of events) bytes += event.length;
+    return bytes <= this.maxCatchUpBytes;
+  }
+
+  /**
+   * Waits for the feed to reach what the socket already has. Should pub/sub have lost those
+   * events (a reconnect), the feed reads them from the stream after a short wait.
+   */
+  private park(socket: S, at: number): void {
+    this.parked.set(socket, at);
+    setTimeout(() => {
+      if (this.parked.get(socket) === at && (this.seq === null || this.seq < at)) this.catchUp();
+    }, 2_000).unref();
   }
 
   /** Events after `from` up to the feed's position, if the ring still has all of them. */
@@ -196,6 +251,7 @@ export class RoomFeed<S> {
   }
 
   detach(socket: S): void {
+    this.joining.delete(socket);
     this.parked.delete(socket);
     if (this.attached.delete(socket) && this.transport.isOpen(socket)) this.transport.unsubscribe(socket, this.topic);
   }

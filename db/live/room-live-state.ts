@@ -45,6 +45,8 @@ export interface RoomSnapshot {
   applicationCount: number;
   muteAll: boolean;
   chatMutedUntil: number | null;
+  /** Whether the user the snapshot was taken for is a member. */
+  member: boolean;
   recentChat: unknown[];
 }
 

@@ -388,6 +388,7 @@ if cmd == 'snapshot' then
     ',"applicationCount":' .. int(redis.call('ZCARD', key(a.room, 'applications'))) ..
     ',"muteAll":' .. tostring(redis.call('HGET', m, 'muteAll') == '1') ..
     ',"chatMutedUntil":' .. cjson.encode(mutedUntil) ..
+    ',"member":' .. tostring(is_member(a.room, a.user or '')) ..
     ',"recentChat":[' .. table.concat(chat, ',') .. ']}'
 end
 

@@ -87,6 +87,38 @@ describe('resume after a dropped connection', () => {
   });
 });
 
+describe('recovery limits', () => {
+  it('answers a resume whose missed events are too many to send at once with a snapshot instead', async () => {
+    const tight = await startEdge(stack, { maxBackpressureBytes: 16 * 1024 }); // catch-up at most 8 KiB
+    try {
+      const room = await createRoom(tight.rooms, owner.userId);
+      const user = await createUser(stack);
+      const socket = await TestSocket.connect(tight.url, { token: user.token });
+      const snapshot = await join(socket, room.id);
+      await socket.drop();
+      await Promise.all(Array.from({ length: 200 }, (_, i) => tight.live.emit(room.id, 'test.tick', { n: i, pad: 'x'.repeat(100) })));
+      const back = await TestSocket.connect(tight.url, { token: user.token });
+      back.send({ type: 'resume', room: room.id, lastSeq: snapshot.seq, epoch: snapshot.epoch, ref: 'r' });
+      expect(await back.until((m) => m.ref === 'r')).toMatchObject({ type: 'snapshot', recovered: false });
+      await back.close();
+    } finally {
+      await tight.close();
+    }
+  });
+
+  it("delivers an event published while the edge's Redis subscriber was reconnecting, without waiting for the next one", async () => {
+    const room = await createRoom(edge.rooms, owner.userId);
+    const user = await createUser(stack);
+    const socket = await TestSocket.connect(edge.url, { token: user.token });
+    const snapshot = await join(socket, room.id);
+    await stack.redis.client('KILL', 'TYPE', 'pubsub'); // every subscriber drops; ioredis reconnects
+    const seq = await edge.live.emit(room.id, 'test.during-reconnect', {});
+    expect(await socket.until((m) => m.seq === seq)).toMatchObject({ type: 'test.during-reconnect' });
+    expectContiguous(socket.roomEvents(room.id).map((e) => e.seq), snapshot.seq + 1, seq);
+    await socket.close();
+  });
+});
+
 describe('several edge processes', () => {
   it('delivers one published event to subscribers on every edge, with the same sequence number', async () => {
     const other = await startEdge(stack);

@@ -1,0 +1,559 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { roomChannel, type RoomLiveState } from '../db/live/room-live-state';
+import { AppError } from '../domain/errors';
+import { userChannel } from '../domain/events';
+import { AccessTokenError, type AccessTokens } from '../platform/auth/access-tokens';
+import type { BanList } from '../platform/auth/ban-list';
+import type { RevokedSessions } from '../platform/auth/revoked-sessions';
+import type { Logger } from '../platform/logging';
+import { createRealtimeMetrics } from '../platform/metrics';
+import type { RoomService } from '../services/rooms/room-service';
+import { ChannelSubscriptions } from './channel-subscriptions';
+import { clientMessage, type ClientMessage } from './client-messages';
+import { CloseCode } from './protocol';
+import { RateBucket } from './rate-bucket';
+import { RoomFeed } from './room-feed';
+
+export interface EdgeSettings {
+  allowedOrigins: string[];
+  maxMessageBytes: number;
+  allowJsFallback: boolean;
+  /** Bytes queued for one socket before it counts as too slow and must resume. */
+  maxBackpressureBytes?: number;
+  /** Rooms one socket may be in at once. */
+  maxRoomsPerSocket?: number;
+  messagesPerSecond?: number;
+  messageBurst?: number;
+  /** How often sessions and bans are re-checked for open sockets. */
+  sessionCheckMs?: number;
+  /** How often this edge sweeps ghost members and empty rooms (any edge may; it's idempotent). */
+  sweepMs?: number;
+}
+
+export interface EdgeDeps {
+  tokens: AccessTokens;
+  /** A connection of its own: a subscribed Redis connection can do nothing else. */
+  subscriber: Redis;
+  /** Bans are checked at every upgrade and again periodically. */
+  bans: BanList;
+  revokedSessions: RevokedSessions;
+  rooms: RoomService;
+  live: RoomLiveState;
+  logger: Logger;
+}
+
+/** What the edge keeps per socket. */
+export interface SocketState {
+  userId: string;
+  sessionId: string;
+  connectionId: string;
+  expiresAt: number;
+  ip: string;
+  deviceId: string | undefined;
+  /** Rooms this socket is in, or joining. */
+  rooms: Set<string>;
+  bucket: RateBucket;
+  /** Each socket's commands are handled one at a time, in order. */
+  queue: Promise<void>;
+  open: boolean;
+}
+
+/** The few things the protocol needs from a WebSocket server (uWebSockets.js, or `ws` in the benchmark). */
+export interface SocketServer<S> {
+  state(ws: S): SocketState;
+  /** Sends to every socket subscribed to the topic. */
+  publish(topic: string, message: string): void;
+  subscribe(ws: S, topic: string): void;
+  unsubscribe(ws: S, topic: string): void;
+  send(ws: S, message: string): void;
+  /** Closes with a close frame. */
+  end(ws: S, code: number, reason: string): void;
+  bufferedAmount(ws: S): number;
+}
+
+/** The upgrade request, as read by the server before anything is awaited. */
+export interface UpgradeRequest {
+  origin: string;
+  authorization: string;
+  queryToken: string;
+  ip: string;
+  deviceId: string | undefined;
+}
+
+export type Admission = { ok: true; state: SocketState } | { ok: false; status: string; code: string; message: string };
+
+export interface EdgeCore<S> {
+  admit(request: UpgradeRequest): Promise<Admission>;
+  opened(ws: S): void;
+  received(ws: S, message: ArrayBuffer | Buffer, isBinary: boolean): void;
+  closed(ws: S): void;
+  /** The edge's Prometheus metrics, for the server's /metrics route. */
+  metricsText(): Promise<{ contentType: string; body: string }>;
+  health(): { status: 'ok'; connections: number; rooms: number };
+  connectionCount(): number;
+  close(): Promise<void>;
+}
+
+const RESUME_REASON = 'too slow: reconnect and resume';
+
+/**
+ * The realtime protocol, independent of the WebSocket server: upgrade admission, commands,
+ * room feeds, and the timers (token expiry, slow consumers, session re-checks, leases, sweeps).
+ * A socket authenticates during the upgrade and joins its user's channel; then it joins
+ * rooms: a snapshot at sequence N, then every room event N+1, N+2, … in order. Redis carries
+ * each event once to every edge process; the server fans it out to its sockets.
+ */
+export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server: SocketServer<S>): EdgeCore<S> {
+  const { logger, live, rooms } = deps;
+  const sockets = new Set<S>();
+  const allowedOrigins = new Set(settings.allowedOrigins);
+  const maxRooms = settings.maxRoomsPerSocket ?? 3;
+  const softBackpressure = settings.maxBackpressureBytes ?? 256 * 1024;
+  const feeds = new Map<string, RoomFeed<S>>();
+  const subscriptions = new Map<RoomFeed<S>, Promise<void>>();
+  const metrics = createRealtimeMetrics({ connections: () => sockets.size, rooms: () => feeds.size });
+  const state = (ws: S) => server.state(ws);
+
+  /** Every close the edge decides goes through here, so the metrics see it. */
+  function closeSocket(ws: S, code: number, reason: string): void {
+    if (!state(ws).open) return;
+    metrics.closes.inc({ code: String(code) });
+    server.end(ws, code, reason);
+  }
+
+  function send(ws: S, message: Record<string, unknown>): void {
+    if (state(ws).open) server.send(ws, JSON.stringify(message));
+  }
+
+  const channels = new ChannelSubscriptions(deps.subscriber, (channel, message) => {
+    if (channel.startsWith('aura:room:')) {
+      metrics.roomEvents.inc();
+      feeds.get(channel.slice('aura:room:'.length))?.receive(message);
+      return;
+    }
+    server.publish(channel, message);
+    // A signed-out session's sockets close now, not when their access token expires.
+    if (message.includes('"session.revoked"')) closeRevokedSession(message);
+  });
+  // Pub/sub drops what is published while the subscriber reconnects: have every feed check
+  // the stream for what it missed, rather than wait for the room's next event to show a gap.
+  deps.subscriber.on('ready', () => {
+    for (const feed of feeds.values()) feed.catchUp();
+  });
+
+  // Slow consumers. The server buffers what a socket can't take yet; past the soft limit we
+  // close it with 4008 so the client resumes. The server's hard limit (4x) is the backstop
+  // where it closes without a close frame rather than drop a message. Checking all sockets
+  // whenever half the soft limit has been published since the last check means no socket can
+  // grow from under the soft limit to past the hard one unseen; a timer catches the rest.
+  let publishedSinceCheck = 0;
+  function closeSlowConsumers(): void {
+    publishedSinceCheck = 0;
+    for (const ws of sockets) {
+      if (server.bufferedAmount(ws) > softBackpressure) closeSocket(ws, CloseCode.ResumeRequired, RESUME_REASON);
+    }
+  }
+
+  const feedTransport = {
+    publish: (topic: string, message: string) => {
+      server.publish(topic, message);
+      publishedSinceCheck += message.length;
+      if (publishedSinceCheck >= softBackpressure / 2) closeSlowConsumers();
+    },
+    subscribe: (ws: S, topic: string) => server.subscribe(ws, topic),
+    unsubscribe: (ws: S, topic: string) => server.unsubscribe(ws, topic),
+    send: (ws: S, message: string) => server.send(ws, message),
+    isOpen: (ws: S) => state(ws).open,
+    resync: (ws: S, reason: string) => closeSocket(ws, CloseCode.ResumeRequired, reason),
+  };
+
+  function closeRevokedSession(message: string): void {
+    let sessionId: unknown;
+    try {
+      sessionId = (JSON.parse(message) as { type?: string; data?: { sessionId?: unknown } }).data?.sessionId;
+    } catch {
+      return;
+    }
+    for (const ws of sockets) {
+      if (state(ws).sessionId === sessionId) closeSocket(ws, CloseCode.SessionRevoked, 'session signed out');
+    }
+  }
+
+  /**
+   * The room's feed on this edge, created at once (so a joining socket can be counted in it
+   * before anything is awaited) and subscribed in Redis before anything is read.
+   */
+  function feedFor(roomId: string): RoomFeed<S> {
+    let feed = feeds.get(roomId);
+    if (feed) return feed;
+    const created = new RoomFeed<S>(
+      roomId,
+      roomChannel(roomId),
+      feedTransport,
+      (id, after, epoch) => live.readEvents(id, after, epoch),
+      (err) => logger.warn({ err, roomId }, 'room feed could not repair a gap'),
+      (event, type) => onRoomEvent(roomId, event, type),
+      { maxCatchUpBytes: softBackpressure / 2 },
+    );
+    feeds.set(roomId, created);
+    const subscribed = channels.retain(roomChannel(roomId));
+    subscriptions.set(created, subscribed);
+    subscribed.catch(() => {
+      if (feeds.get(roomId) === created) feeds.delete(roomId);
+      subscriptions.delete(created);
+    });
+    feed = created;
+    return feed;
+  }
+
+  function closeFeedIfIdle(roomId: string): void {
+    const feed = feeds.get(roomId);
+    if (!feed || feed.size > 0) return;
+    feeds.delete(roomId);
+    const subscribed = subscriptions.get(feed);
+    subscriptions.delete(feed);
+    subscribed?.then(
+      () => channels.release(roomChannel(roomId)),
+      () => undefined, // never subscribed: nothing to release
+    ).catch((err: unknown) => logger.warn({ err }, 'could not release a room channel'));
+  }
+
+  /** Events the edge itself acts on: people removed from a room, and rooms that closed. */
+  function onRoomEvent(roomId: string, event: string, type: string): void {
+    if (type !== 'member.left' && type !== 'room.closed') return;
+    const feed = feeds.get(roomId);
+    if (!feed) return;
+    const userId = type === 'member.left' ? (JSON.parse(event) as { data: { userId: string } }).data.userId : null;
+    for (const ws of feed.sockets()) {
+      const data = state(ws);
+      if (userId !== null && data.userId !== userId) continue;
+      leaveLocally(ws, roomId);
+      live.dropConnection(roomId, data.userId, data.connectionId).catch((err: unknown) => logger.warn({ err }, 'could not drop a connection lease'));
+    }
+  }
+
+  function leaveLocally(ws: S, roomId: string): void {
+    state(ws).rooms.delete(roomId);
+    feeds.get(roomId)?.detach(ws);
+    closeFeedIfIdle(roomId);
+  }
+
+  async function admit(request: UpgradeRequest): Promise<Admission> {
+    // Native apps send no Origin; a browser page must come from an allowed one.
+    if (request.origin && !allowedOrigins.has(request.origin)) {
+      return { ok: false, status: '403 Forbidden', code: 'ORIGIN_NOT_ALLOWED', message: 'this origin may not open a socket' };
+    }
+    const bearer = /^Bearer (.+)$/.exec(request.authorization)?.[1] ?? request.queryToken;
+    if (!bearer) return { ok: false, status: '401 Unauthorized', code: 'UNAUTHENTICATED', message: 'an access token is required' };
+    let claims;
+    try {
+      claims = await deps.tokens.verify(bearer);
+    } catch (err) {
+      const reason = err instanceof AccessTokenError ? err.message : 'access token invalid';
+      return { ok: false, status: '401 Unauthorized', code: 'UNAUTHENTICATED', message: reason };
+    }
+    const [banned, revoked] = await Promise.all([
+      deps.bans.firstBanned([
+        ['user', claims.userId],
+        ['ip', request.ip],
+        ['device', request.deviceId],
+      ]),
+      deps.revokedSessions.isRevoked(claims.sessionId),
+    ]);
+    if (banned) return { ok: false, status: '403 Forbidden', code: 'ACCOUNT_BANNED', message: 'access is suspended' };
+    if (revoked) return { ok: false, status: '401 Unauthorized', code: 'SESSION_REVOKED', message: 'this session was signed out' };
+    return {
+      ok: true,
+      state: {
+        userId: claims.userId,
+        sessionId: claims.sessionId,
+        connectionId: randomUUID(),
+        expiresAt: claims.expiresAt,
+        ip: request.ip,
+        deviceId: request.deviceId,
+        rooms: new Set(),
+        bucket: new RateBucket(settings.messagesPerSecond ?? 10, settings.messageBurst ?? 20, Date.now()),
+        queue: Promise.resolve(),
+        open: true,
+      },
+    };
+  }
+
+  function opened(ws: S): void {
+    sockets.add(ws);
+    const data = state(ws);
+    const channel = userChannel(data.userId);
+    server.subscribe(ws, channel);
+    channels.retain(channel).then(
+      // The socket may have closed while Redis confirmed the subscription.
+      () => send(ws, { type: 'ready', connectionId: data.connectionId }),
+      (err: unknown) => {
+        logger.error({ err, userId: data.userId }, 'could not subscribe a user channel');
+        closeSocket(ws, CloseCode.TryAgainLater, 'subscription failed');
+      },
+    );
+    logger.debug({ userId: data.userId, connectionId: data.connectionId }, 'socket open');
+  }
+
+  function received(ws: S, message: ArrayBuffer | Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      closeSocket(ws, CloseCode.UnsupportedData, 'text frames only');
+      return;
+    }
+    if (message.byteLength > settings.maxMessageBytes) {
+      closeSocket(ws, CloseCode.MessageTooBig, 'message too big');
+      return;
+    }
+    const data = state(ws);
+    if (!data.bucket.take(Date.now())) {
+      if (data.bucket.refusedInARow > 50) closeSocket(ws, CloseCode.PolicyViolation, 'too many messages');
+      else send(ws, { type: 'error', code: 'RATE_LIMITED', message: 'too many messages: slow down' });
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse((Buffer.isBuffer(message) ? message : Buffer.from(message)).toString('utf8'));
+    } catch {
+      send(ws, { type: 'error', code: 'BAD_MESSAGE', message: 'messages are JSON objects' });
+      return;
+    }
+    const result = clientMessage.safeParse(parsed);
+    if (!result.success) {
+      const type = (parsed as { type?: unknown } | null)?.type;
+      const ref = (parsed as { ref?: unknown } | null)?.ref;
+      const known = ['ping', 'join', 'resume', 'leave', 'chat'].includes(String(type));
+      send(ws, {
+        type: 'error',
+        ...(typeof ref === 'string' ? { ref } : {}),
+        code: known ? 'VALIDATION_FAILED' : 'UNKNOWN_TYPE',
+        message: known ? result.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ') : `unknown message type ${String(type)}`,
+      });
+      return;
+    }
+    const command = result.data;
+    data.queue = data.queue.then(() => handle(ws, command).then(() => commandDone(command.type, null), (err: unknown) => commandFailed(ws, command, err)));
+  }
+
+  function closed(ws: S): void {
+    const data = state(ws);
+    data.open = false;
+    sockets.delete(ws);
+    channels.release(userChannel(data.userId)).catch((err: unknown) => {
+      logger.warn({ err }, 'could not release a user channel');
+    });
+    for (const roomId of [...data.rooms]) {
+      leaveLocally(ws, roomId);
+      // The member keeps their place (and seat) for the grace period: see RoomLiveState.
+      live.dropConnection(roomId, data.userId, data.connectionId).catch((err: unknown) => logger.warn({ err }, 'could not drop a connection lease'));
+    }
+  }
+
+  function commandDone(type: string, code: string | null): void {
+    metrics.commands.inc({ type, outcome: code ?? 'ok' });
+  }
+
+  /** A refused command changed nothing; the client gets the stable code, with its ref. */
+  function commandFailed(ws: S, command: ClientMessage, err: unknown): void {
+    const data = state(ws);
+    commandDone(command.type, err instanceof AppError ? err.code : 'INTERNAL');
+    if (!data.open) return;
+    if (err instanceof AppError) {
+      send(ws, { type: 'error', ...ref(command), code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+      return;
+    }
+    logger.error({ err, userId: data.userId, type: command.type }, 'socket command failed');
+    send(ws, { type: 'error', ...ref(command), code: 'INTERNAL', message: 'something went wrong' });
+  }
+
+  async function handle(ws: S, command: ClientMessage): Promise<void> {
+    const data = state(ws);
+    switch (command.type) {
+      case 'ping':
+        send(ws, { type: 'pong', ...ref(command), at: Date.now() });
+        return;
+      case 'join':
+      case 'resume':
+        await enter(ws, command);
+        return;
+      case 'leave': {
+        if (!data.rooms.has(command.room)) throw new AppError('NOT_IN_ROOM', 'join the room first', 403);
+        leaveLocally(ws, command.room);
+        await rooms.leave(data.userId, command.room).catch((err: unknown) => {
+          if (!(err instanceof AppError && err.code === 'NOT_IN_ROOM')) throw err;
+        });
+        await live.dropConnection(command.room, data.userId, data.connectionId);
+        send(ws, { type: 'left', ...ref(command), room: command.room, reason: 'left' });
+        return;
+      }
+      case 'chat': {
+        if (!data.rooms.has(command.room)) throw new AppError('NOT_IN_ROOM', 'join the room first', 403);
+        const posted = await rooms.postChat(data.userId, command.room, { text: command.text, clientMsgId: command.clientMsgId });
+        send(ws, { type: 'ack', ...ref(command), room: command.room, clientMsgId: command.clientMsgId, messageId: posted.message.id, seq: posted.seq, duplicate: posted.duplicate });
+        return;
+      }
+    }
+  }
+
+  /**
+   * join: a snapshot, then live events. resume: the missed events if still kept (and not too
+   * many to send at once), else a snapshot marked not recovered. The socket is counted in the
+   * room's feed from the moment it is let in, so a kick, a ban or the room closing reaches it
+   * even mid-join, and the feed can't be torn down under it; after every wait it checks it is
+   * still joining before going on.
+   */
+  async function enter(ws: S, command: Extract<ClientMessage, { type: 'join' | 'resume' }>): Promise<void> {
+    const data = state(ws);
+    const roomId = command.room;
+    if (data.rooms.has(roomId)) leaveLocally(ws, roomId); // a re-join on the same socket starts over
+    if (data.rooms.size >= maxRooms) throw new AppError('VALIDATION_FAILED', `a socket may be in at most ${maxRooms} rooms`, 400);
+    const room = await rooms.admit(data.userId, roomId, command.password);
+    await rooms.connect(room, data.userId, data.connectionId);
+    if (!data.open) {
+      await live.dropConnection(roomId, data.userId, data.connectionId);
+      return;
+    }
+    const feed = feedFor(roomId);
+    data.rooms.add(roomId);
+    feed.reserve(ws);
+    const stillJoining = () => {
+      if (!data.open) return false;
+      if (!data.rooms.has(roomId) || feeds.get(roomId) !== feed) throw new AppError('NOT_IN_ROOM', 'you left the room while joining it', 403);
+      return true;
+    };
+    try {
+      await subscriptions.get(feed);
+      if (!stillJoining()) return;
+      if (command.type === 'resume') {
+        const missed = await live.readEvents(roomId, command.lastSeq, command.epoch);
+        if (!stillJoining()) return;
+        const bytes = missed.events.reduce((sum, e) => sum + e.length, 0);
+        const sendable = missed.recovered && bytes <= softBackpressure / 2;
+        metrics.resumes.inc({ recovered: String(sendable) });
+        if (sendable && (await live.isMember(roomId, data.userId))) {
+          if (!stillJoining()) return;
+          send(ws, { type: 'resumed', ...ref(command), room: roomId, fromSeq: command.lastSeq, toSeq: missed.seq, missed: missed.events.length });
+          for (const event of missed.events) server.send(ws, event);
+          await feed.attach(ws, missed.seq, command.epoch);
+          return;
+        }
+      }
+      const snapshot = await rooms.snapshot(roomId, data.userId);
+      if (!stillJoining()) return;
+      if (snapshot.status !== 'open') throw new AppError('ROOM_CLOSED', 'this room has closed', 409);
+      if (!snapshot.member) throw new AppError('NOT_IN_ROOM', 'you were removed from the room while joining it', 403);
+      send(ws, {
+        type: 'snapshot',
+        ...ref(command),
+        room: roomId,
+        seq: snapshot.seq,
+        epoch: snapshot.epoch,
+        recovered: command.type === 'resume' ? false : undefined,
+        data: snapshot,
+      });
+      await feed.attach(ws, snapshot.seq, snapshot.epoch);
+    } catch (err) {
+      if (data.rooms.has(roomId)) {
+        leaveLocally(ws, roomId);
+        await live.dropConnection(roomId, data.userId, data.connectionId).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  const timers: NodeJS.Timeout[] = [];
+  function every(ms: number, task: () => void | Promise<void>, what: string): void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return; // never overlap a slow run with the next
+      running = true;
+      Promise.resolve()
+        .then(task)
+        .catch((err: unknown) => logger.warn({ err }, `${what} failed`))
+        .finally(() => {
+          running = false;
+        });
+    }, ms);
+    timer.unref();
+    timers.push(timer);
+  }
+
+  // Expired access tokens don't keep a socket alive: the client reconnects with a fresh one.
+  every(5_000, () => {
+    const now = Date.now();
+    for (const ws of sockets) {
+      if (state(ws).expiresAt <= now) closeSocket(ws, CloseCode.TokenExpired, 'access token expired');
+    }
+  }, 'token expiry check');
+
+  every(250, closeSlowConsumers, 'backpressure check');
+
+  // Logouts reach sockets at once through the user channel; this catches anything missed
+  // (an edge that was disconnected from Redis) and bans set since the upgrade.
+  every(settings.sessionCheckMs ?? 30_000, async () => {
+    const open = [...sockets];
+    if (open.length === 0) return;
+    const [revoked, banned] = await Promise.all([
+      deps.revokedSessions.revokedAmong([...new Set(open.map((ws) => state(ws).sessionId))]),
+      deps.bans.firstBannedEach(
+        open.map((ws) => {
+          const d = state(ws);
+          return [
+            ['user', d.userId],
+            ['ip', d.ip],
+            ['device', d.deviceId],
+          ];
+        }),
+      ),
+    ]);
+    open.forEach((ws, i) => {
+      if (banned[i]) closeSocket(ws, CloseCode.Banned, 'access is suspended');
+      else if (revoked.has(state(ws).sessionId)) closeSocket(ws, CloseCode.SessionRevoked, 'session signed out');
+    });
+  }, 'session re-check');
+
+  // Leases prove this edge still holds its room connections; if it dies, they run out. A lease
+  // found gone was swept (this edge stalled) or its member was removed on another edge.
+  every(Math.max(1_000, Math.floor(live.settings.leaseMs / 3)), async () => {
+    const leases: string[] = [];
+    const byLease = new Map<string, [S, string]>();
+    for (const ws of sockets) {
+      const d = state(ws);
+      for (const roomId of d.rooms) {
+        const lease = `${roomId}|${d.userId}|${d.connectionId}`;
+        leases.push(lease);
+        byLease.set(lease, [ws, roomId]);
+      }
+    }
+    for (const lost of await live.renewLeases(leases)) {
+      const [ws, roomId] = byLease.get(lost)!;
+      if (!state(ws).open || !state(ws).rooms.has(roomId)) continue;
+      leaveLocally(ws, roomId);
+      send(ws, { type: 'left', room: roomId, reason: 'expired' });
+    }
+  }, 'lease renewal');
+
+  every(settings.sweepMs ?? 1_000, async () => {
+    const swept = await rooms.sweep();
+    if (swept.removed || swept.closed.length) logger.info(swept, 'swept rooms');
+  }, 'room sweep');
+
+  return {
+    admit,
+    opened,
+    received,
+    closed,
+    metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+    health: () => ({ status: 'ok', connections: sockets.size, rooms: feeds.size }),
+    connectionCount: () => sockets.size,
+    close: async () => {
+      for (const timer of timers) clearInterval(timer);
+      for (const ws of [...sockets]) closeSocket(ws, CloseCode.GoingAway, 'server shutting down');
+      await channels.close();
+    },
+  };
+}
+
+function ref(command: { ref?: string }): { ref?: string } {
+  return command.ref === undefined ? {} : { ref: command.ref };
+}
