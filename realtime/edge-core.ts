@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Config } from '../config';
 import type { Redis } from 'ioredis';
 import { roomChannel, type RoomLiveState } from '../db/live/room-live-state';
 import { AppError } from '../domain/errors';
@@ -29,6 +30,19 @@ export interface EdgeSettings {
   sessionCheckMs?: number;
   /** How often this edge sweeps ghost members and empty rooms (any edge may; it's idempotent). */
   sweepMs?: number;
+}
+
+/** The edge's settings from the process config (the production edge and the benchmark's baseline). */
+export function edgeSettingsFromConfig(config: Config): EdgeSettings {
+  return {
+    allowedOrigins: config.REALTIME_ALLOWED_ORIGINS,
+    maxMessageBytes: config.REALTIME_MAX_MESSAGE_BYTES,
+    allowJsFallback: config.REALTIME_ALLOW_JS_FALLBACK,
+    maxBackpressureBytes: config.REALTIME_MAX_BACKPRESSURE_BYTES,
+    messagesPerSecond: config.REALTIME_MESSAGES_PER_SECOND,
+    messageBurst: config.REALTIME_MESSAGE_BURST,
+    sessionCheckMs: config.REALTIME_SESSION_CHECK_SECONDS * 1000,
+  };
 }
 
 export interface EdgeDeps {

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { loadConfig, type Config } from '../config';
+import { loadConfig } from '../config';
 import { createDataSource } from '../db/data-source';
 import { accessTokensFromConfig } from '../platform/auth/access-tokens';
 import { BanList } from '../platform/auth/ban-list';
@@ -8,19 +8,8 @@ import { stopOnSignals } from '../platform/lifecycle';
 import { createLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
 import { createRoomService } from '../services/rooms';
-import { createRealtimeEdge, type EdgeSettings } from './edge';
-
-export function edgeSettingsFromConfig(config: Config): EdgeSettings {
-  return {
-    allowedOrigins: config.REALTIME_ALLOWED_ORIGINS,
-    maxMessageBytes: config.REALTIME_MAX_MESSAGE_BYTES,
-    allowJsFallback: config.REALTIME_ALLOW_JS_FALLBACK,
-    maxBackpressureBytes: config.REALTIME_MAX_BACKPRESSURE_BYTES,
-    messagesPerSecond: config.REALTIME_MESSAGES_PER_SECOND,
-    messageBurst: config.REALTIME_MESSAGE_BURST,
-    sessionCheckMs: config.REALTIME_SESSION_CHECK_SECONDS * 1000,
-  };
-}
+import { createRealtimeEdge } from './edge';
+import { edgeSettingsFromConfig } from './edge-core';
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -107,6 +107,16 @@ export class ChatArchive {
     return { message: toView(first), duplicate: true };
   }
 
+  /** The message a sender already sent under this client id, if any (a resend after a lost ack). */
+  async findByClientMsgId(roomId: string, senderId: string, clientMsgId: string): Promise<ChatMessageView | null> {
+    if (!isUuid(roomId) || !isUuid(senderId)) return null;
+    const [row]: MessageRow[] = await this.dataSource.query(
+      `SELECT ${MESSAGE_COLUMNS} FROM room_messages WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3`,
+      [roomId, senderId, clientMsgId],
+    );
+    return row ? toView(row) : null;
+  }
+
   async findById(roomId: string, id: string): Promise<ChatMessageView | null> {
     if (!isUuid(roomId) || !isMessageId(id)) return null;
     const [row]: MessageRow[] = await this.dataSource.query(

@@ -77,12 +77,15 @@ export class RoomService {
     return room;
   }
 
+  /**
+   * PostgreSQL first: if we crash before Redis follows, the next join finds it closed there, and
+   * the owner's retry (allowed on a closed room) finishes the live side. Audited once.
+   */
   async close(actorId: string, roomId: string): Promise<void> {
-    await this.authorize(actorId, roomId, 'close-room');
-    // PostgreSQL first: if we crash before Redis follows, the next join finds it closed there.
-    await this.deps.rooms.close(roomId, 'owner');
-    await this.deps.live.close(roomId, 'owner', actorId);
-    await this.audit(roomId, actorId, 'close-room', null);
+    await this.authorize(actorId, roomId, 'close-room', null, { evenIfClosed: true });
+    const closedNow = await this.deps.rooms.close(roomId, 'owner');
+    const closedLive = await this.deps.live.close(roomId, 'owner', actorId);
+    if (closedNow || closedLive) await this.audit(roomId, actorId, 'close-room', null);
   }
 
   /**
@@ -357,11 +360,18 @@ export class RoomService {
     const text = input.text.trim();
     if (text.length === 0) throw new AppError(ErrorCode.ValidationFailed, 'a message needs some text', 400);
     if ([...text].length > CHAT_MAX_CHARS) throw new AppError(ErrorCode.ChatTooLong, `messages are at most ${CHAT_MAX_CHARS} characters`, 400);
-    const role = await this.deps.rooms.roleOf(roomId, userId);
-    await liveCall(this.deps.live.checkChat(roomId, userId, role !== 'member'));
-    const { message } = await this.deps.chat.append({ roomId, senderId: userId, kind: 'text', body: text, clientMsgId: input.clientMsgId });
+    // A resend of an accepted message skips the checks (it must not spend the rate or meet a
+    // mute set since) and is published at most once.
+    const earlier = await this.deps.chat.findByClientMsgId(roomId, userId, input.clientMsgId);
+    if (!earlier) {
+      const role = await this.deps.rooms.roleOf(roomId, userId);
+      await liveCall(this.deps.live.checkChat(roomId, userId, role !== 'member'));
+    }
+    const { message, duplicate } = earlier
+      ? { message: earlier, duplicate: true }
+      : await this.deps.chat.append({ roomId, senderId: userId, kind: 'text', body: text, clientMsgId: input.clientMsgId });
     const published = await liveCall(this.deps.live.publishChat(roomId, userId, { ...message }));
-    return { message, ...published };
+    return { message, seq: published.seq, duplicate: duplicate || published.duplicate };
   }
 
   async recallChat(userId: string, roomId: string, messageId: string): Promise<void> {

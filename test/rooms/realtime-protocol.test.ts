@@ -79,6 +79,12 @@ describe('joining a room', () => {
     expect(second).toMatchObject({ duplicate: true, messageId: first.messageId, seq: first.seq });
     const history = await fetch(`${api.url}/v1/rooms/${room.id}/messages`, { headers: { authorization: `Bearer ${user.token}` } });
     expect(((await history.json()) as { items: unknown[] }).items).toHaveLength(1);
+    // A resend after a mute set since is still the accepted message, not a refusal.
+    await edge.rooms.muteChat(owner.userId, room.id, user.userId, 60_000);
+    socket.send({ type: 'chat', room: room.id, text: 'once', clientMsgId, ref: 'c' });
+    expect(await socket.until((m) => m.ref === 'c')).toMatchObject({ type: 'ack', duplicate: true, seq: first.seq });
+    socket.send({ type: 'chat', room: room.id, text: 'new', clientMsgId: `new-${randomUUID()}`, ref: 'd' });
+    expect(await socket.until((m) => m.ref === 'd')).toMatchObject({ type: 'error', code: 'CHAT_MUTED' });
     await socket.close();
   });
 });
