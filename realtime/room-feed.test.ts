@@ -126,3 +126,27 @@ it('stops sending to a detached socket', async () => {
   expect(a.got).toEqual([1]);
   expect(feed.size).toBe(0);
 });
+
+it('keeps the socket that brings a rebuilt room\'s new numbering, and has the others resume', async () => {
+  const { feed, socket } = setup();
+  const [old, fresh] = [socket('old'), socket('fresh')];
+  await feed.attach(old, 40, 'e1');
+  await feed.attach(fresh, 3, 'e2'); // Redis lost the room; it was rebuilt under a new epoch
+  expect(old.resynced).toBe('room state was rebuilt');
+  expect(fresh.resynced).toBeUndefined();
+  feed.receive(event(4));
+  expect(fresh.got).toEqual([4]);
+  expect(feed.size).toBe(1);
+});
+
+it('has everyone resume when an event arrives under a number already used for another', async () => {
+  const { feed, socket } = setup();
+  const a = socket('a');
+  await feed.attach(a, 0, 'e1');
+  feed.receive(event(1));
+  feed.receive(event(2));
+  feed.receive(event(2)); // the same event again (a repair overlapping pub/sub): ignored
+  expect(a.resynced).toBeUndefined();
+  feed.receive(event(2, 'other.event')); // Redis lost writes and numbered again
+  expect(a.resynced).toBe('room state was rebuilt');
+});

@@ -155,12 +155,16 @@ export class RoomFeed<S> {
     );
   }
 
-  /** Every socket here must resume; the next attach sets a new baseline. */
-  private reset(reason: string): void {
-    const sockets = this.sockets();
+  /**
+   * Every socket here must resume; the next attach sets a new baseline. `keep` (a socket that
+   * brings the new baseline) stays counted throughout, so the feed is never idle meanwhile.
+   */
+  private reset(reason: string, keep?: S): void {
+    const sockets = this.sockets().filter((socket) => socket !== keep);
     this.attached.clear();
     this.parked.clear();
     this.joining.clear();
+    if (keep !== undefined) this.joining.add(keep);
     this.seq = null;
     this.epoch = null;
     this.backlog = [];
@@ -184,9 +188,7 @@ export class RoomFeed<S> {
     if (!this.transport.isOpen(socket)) return;
     if (this.epoch !== null && this.epoch !== epoch) {
       // The room's state was rebuilt: this socket has the new numbering, the others resume.
-      this.joining.delete(socket);
-      this.reset('room state was rebuilt');
-      this.joining.add(socket);
+      this.reset('room state was rebuilt', socket);
     }
     if (this.seq === null) {
       this.seq = delivered;

@@ -8,7 +8,7 @@ import type { Relations } from '../../db/repositories/relations';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { CHAT_MAX_CHARS, CHAT_RECALL_WINDOW_MS, type RoomRole, type RoomView } from '../../domain/rooms/model';
 import { authorizeRoomAction, type ModerationAction } from '../../domain/rooms/permissions';
-import { liveCall, refusalError } from './refusals';
+import { asAppError, liveCall, refusalError } from './refusals';
 
 export interface RoomPolicy {
   maxAdmins: number;
@@ -154,7 +154,6 @@ export class RoomService {
     }
     const { passwordHash, ...view } = room;
     if (passwordHash && room.ownerId !== userId) {
-      await this.ensureLive(view);
       const inside = await this.deps.live.isMember(roomId, userId);
       if (!inside) {
         if (!password) throw new AppError(ErrorCode.RoomPasswordRequired, 'this room needs a password', 403);
@@ -168,8 +167,14 @@ export class RoomService {
 
   /** One connection enters an admitted user into the room (their first makes them a member). */
   async connect(room: RoomView, userId: string, connectionId: string): Promise<{ joined: boolean }> {
-    await this.ensureLive(room);
-    return liveCall(this.deps.live.join(room.id, userId, connectionId));
+    try {
+      return await this.deps.live.join(room.id, userId, connectionId);
+    } catch (err) {
+      // Redis lost the room (or never had it): rebuild it from PostgreSQL, then join.
+      if (!(err instanceof LiveStateRefusal) || err.code !== 'ROOM_NOT_LIVE') throw asAppError(err);
+      await this.ensureLive(room);
+      return liveCall(this.deps.live.join(room.id, userId, connectionId));
+    }
   }
 
   async snapshot(roomId: string, userId: string): Promise<RoomSnapshot> {

@@ -119,6 +119,25 @@ describe('recovery limits', () => {
   });
 });
 
+describe('Redis losing a room', () => {
+  it('rebuilds the room from PostgreSQL on the next join, under a new epoch that old resumes do not match', async () => {
+    const room = await createRoom(edge.rooms, owner.userId);
+    const user = await createUser(stack);
+    const first = await TestSocket.connect(edge.url, { token: user.token });
+    const before = await join(first, room.id);
+    await first.close();
+    const keys = await stack.redis.keys(`aura:room:{${room.id}}:*`);
+    await stack.redis.del(...keys);
+
+    const again = await TestSocket.connect(edge.url, { token: user.token });
+    again.send({ type: 'resume', room: room.id, lastSeq: before.seq, epoch: before.epoch, ref: 'r' });
+    const reply = await again.until((m) => m.ref === 'r');
+    expect(reply).toMatchObject({ type: 'snapshot', recovered: false, data: { room: { id: room.id, name: room.name }, memberCount: 1 } });
+    expect(reply.epoch).not.toBe(before.epoch);
+    await again.close();
+  });
+});
+
 describe('several edge processes', () => {
   it('delivers one published event to subscribers on every edge, with the same sequence number', async () => {
     const other = await startEdge(stack);
