@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import { AppError, ErrorCode } from '../../domain/errors';
 import type { Logger } from '../../platform/logging';
+import { isRedisUnavailable } from '../../platform/redis';
 import type { ApiState } from './context';
 
 export interface ErrorBody {
@@ -45,9 +46,26 @@ export function errorResponses(logger: Logger): Middleware<ApiState> {
         ctx.body = errorBody(codeForStatus(status), (err as Error).message);
         return;
       }
+      if (isRedisUnavailable(err) || isDatabaseUnavailable(err)) {
+        // Not our bug and not the client's: say so, and when to come back.
+        logger.warn({ err }, 'a dependency is unavailable');
+        ctx.status = 503;
+        ctx.set('Retry-After', '5');
+        ctx.body = errorBody(ErrorCode.DependencyUnavailable, 'a service this request needs is unavailable; retry shortly');
+        return;
+      }
       logger.error({ err }, 'unhandled error');
       ctx.status = 500;
       ctx.body = errorBody(ErrorCode.Internal, 'something went wrong; the request id identifies it');
     }
   };
+}
+
+/** PostgreSQL unreachable or shutting down (as opposed to a bad query). */
+function isDatabaseUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = (err as { message?: unknown } | null)?.message;
+  // 57P01-03: admin shutdown, crash shutdown, cannot connect now; 08xxx: connection exceptions.
+  if (typeof code === 'string' && (/^08/.test(code) || /^57P0[123]$/.test(code) || code === 'ECONNREFUSED')) return true;
+  return typeof message === 'string' && /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message);
 }

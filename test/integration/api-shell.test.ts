@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -53,6 +54,12 @@ describe('health', () => {
       expect(error.code).toBe('DEPENDENCY_UNAVAILABLE');
       expect(error.details).toMatchObject({ postgres: 'ok', temporal: 'ok' });
       expect((error.details as { redis: string }).redis).not.toBe('ok');
+      // A signed-in route needs Redis (the session revocation check): 503 with Retry-After, not a 500.
+      const token = await stack.tokens.sign({ userId: randomUUID() });
+      const me = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+      expect(me.status).toBe(503);
+      expect(me.headers.get('retry-after')).toBe('5');
+      expect((await errorOf(me)).code).toBe('DEPENDENCY_UNAVAILABLE');
     } finally {
       await new Promise((resolve) => server.close(resolve));
       deadRedis.disconnect();
