@@ -71,7 +71,3 @@ export function authorizeRoomAction(
   if (target.role === 'admin' && actor === 'admin' && !friendly) return 'TARGET_PROTECTED';
   return null;
 }
-
-export function actionTargetsUser(action: ModerationAction): boolean {
-  return TARGETS_A_USER.has(action);
-}
