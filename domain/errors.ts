@@ -68,16 +68,19 @@ export const ErrorCode = {
   NotMessageSender: 'NOT_MESSAGE_SENDER',
   UserBlocked: 'USER_BLOCKED',
   CannotTargetSelfUser: 'CANNOT_TARGET_SELF_USER',
+  OriginNotAllowed: 'ORIGIN_NOT_ALLOWED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** A failure the caller can act on: carries its stable code and the HTTP status it maps to. */
+/**
+ * A failure the caller can act on, with its stable code. It carries no transport status: each
+ * edge (HTTP, WebSocket) maps codes to its own statuses in one place (`platform/http/error-status.ts`).
+ */
 export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly status: number,
     readonly details?: unknown,
   ) {
     super(message);

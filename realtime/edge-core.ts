@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
 import type { Redis } from 'ioredis';
 import { roomChannel, type RoomLiveState } from '../db/live/room-live-state';
-import { AppError } from '../domain/errors';
+import { AppError, ErrorCode } from '../domain/errors';
 import { userChannel } from '../domain/events';
 import { AccessTokenError, type AccessTokens } from '../platform/auth/access-tokens';
 import type { BanList } from '../platform/auth/ban-list';
@@ -95,7 +95,7 @@ export interface UpgradeRequest {
   deviceId: string | undefined;
 }
 
-export type Admission = { ok: true; state: SocketState } | { ok: false; status: string; code: string; message: string };
+export type Admission = { ok: true; state: SocketState } | { ok: false; code: ErrorCode; message: string };
 
 export interface EdgeCore<S> {
   admit(request: UpgradeRequest): Promise<Admission>;
@@ -256,16 +256,16 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
   async function admit(request: UpgradeRequest): Promise<Admission> {
     // Native apps send no Origin; a browser page must come from an allowed one.
     if (request.origin && !allowedOrigins.has(request.origin)) {
-      return { ok: false, status: '403 Forbidden', code: 'ORIGIN_NOT_ALLOWED', message: 'this origin may not open a socket' };
+      return { ok: false, code: ErrorCode.OriginNotAllowed, message: 'this origin may not open a socket' };
     }
     const bearer = /^Bearer (.+)$/.exec(request.authorization)?.[1] ?? request.queryToken;
-    if (!bearer) return { ok: false, status: '401 Unauthorized', code: 'UNAUTHENTICATED', message: 'an access token is required' };
+    if (!bearer) return { ok: false, code: ErrorCode.Unauthenticated, message: 'an access token is required' };
     let claims;
     try {
       claims = await deps.tokens.verify(bearer);
     } catch (err) {
       const reason = err instanceof AccessTokenError ? err.message : 'access token invalid';
-      return { ok: false, status: '401 Unauthorized', code: 'UNAUTHENTICATED', message: reason };
+      return { ok: false, code: ErrorCode.Unauthenticated, message: reason };
     }
     const [banned, revoked] = await Promise.all([
       deps.bans.firstBanned([
@@ -275,8 +275,8 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       ]),
       deps.revokedSessions.isRevoked(claims.sessionId),
     ]);
-    if (banned) return { ok: false, status: '403 Forbidden', code: 'ACCOUNT_BANNED', message: 'access is suspended' };
-    if (revoked) return { ok: false, status: '401 Unauthorized', code: 'SESSION_REVOKED', message: 'this session was signed out' };
+    if (banned) return { ok: false, code: ErrorCode.AccountBanned, message: 'access is suspended' };
+    if (revoked) return { ok: false, code: ErrorCode.SessionRevoked, message: 'this session was signed out' };
     return {
       ok: true,
       state: {
@@ -391,7 +391,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
         await enter(ws, command);
         return;
       case 'leave': {
-        if (!data.rooms.has(command.room)) throw new AppError('NOT_IN_ROOM', 'join the room first', 403);
+        if (!data.rooms.has(command.room)) throw new AppError('NOT_IN_ROOM', 'join the room first');
         leaveLocally(ws, command.room);
         await rooms.leave(data.userId, command.room).catch((err: unknown) => {
           if (!(err instanceof AppError && err.code === 'NOT_IN_ROOM')) throw err;
@@ -401,7 +401,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
         return;
       }
       case 'chat': {
-        if (!data.rooms.has(command.room)) throw new AppError('NOT_IN_ROOM', 'join the room first', 403);
+        if (!data.rooms.has(command.room)) throw new AppError('NOT_IN_ROOM', 'join the room first');
         const posted = await rooms.postChat(data.userId, command.room, { text: command.text, clientMsgId: command.clientMsgId });
         send(ws, { type: 'ack', ...ref(command), room: command.room, clientMsgId: command.clientMsgId, messageId: posted.message.id, seq: posted.seq, duplicate: posted.duplicate });
         return;
@@ -420,7 +420,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     const data = state(ws);
     const roomId = command.room;
     if (data.rooms.has(roomId)) leaveLocally(ws, roomId); // a re-join on the same socket starts over
-    if (data.rooms.size >= maxRooms) throw new AppError('VALIDATION_FAILED', `a socket may be in at most ${maxRooms} rooms`, 400);
+    if (data.rooms.size >= maxRooms) throw new AppError('VALIDATION_FAILED', `a socket may be in at most ${maxRooms} rooms`);
     const room = await rooms.admit(data.userId, roomId, command.password);
     await rooms.connect(room, data.userId, data.connectionId);
     if (!data.open) {
@@ -432,7 +432,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     feed.reserve(ws);
     const stillJoining = () => {
       if (!data.open) return false;
-      if (!data.rooms.has(roomId) || feeds.get(roomId) !== feed) throw new AppError('NOT_IN_ROOM', 'you left the room while joining it', 403);
+      if (!data.rooms.has(roomId) || feeds.get(roomId) !== feed) throw new AppError('NOT_IN_ROOM', 'you left the room while joining it');
       return true;
     };
     try {
@@ -454,8 +454,8 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       }
       const snapshot = await rooms.snapshot(roomId, data.userId);
       if (!stillJoining()) return;
-      if (snapshot.status !== 'open') throw new AppError('ROOM_CLOSED', 'this room has closed', 409);
-      if (!snapshot.member) throw new AppError('NOT_IN_ROOM', 'you were removed from the room while joining it', 403);
+      if (snapshot.status !== 'open') throw new AppError('ROOM_CLOSED', 'this room has closed');
+      if (!snapshot.member) throw new AppError('NOT_IN_ROOM', 'you were removed from the room while joining it');
       send(ws, {
         type: 'snapshot',
         ...ref(command),

@@ -1,3 +1,6 @@
+import { STATUS_CODES } from 'node:http';
+import { ErrorCode } from '../domain/errors';
+import { httpStatusFor } from '../platform/http/error-status';
 import { createEdgeCore, type EdgeDeps, type EdgeSettings, type SocketState } from './edge-core';
 import { assertNativeUws, uws } from './uws';
 
@@ -91,11 +94,11 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
           if (aborted) return;
           res.cork(() => {
             if (admission.ok) res.upgrade<SocketState>(admission.state, key, protocol, extensions, context);
-            else reject(res, admission.status, admission.code, admission.message);
+            else reject(res, admission.code, admission.message);
           });
         },
         () => {
-          if (!aborted) res.cork(() => reject(res, '503 Service Unavailable', 'DEPENDENCY_UNAVAILABLE', 'try again shortly'));
+          if (!aborted) res.cork(() => reject(res, ErrorCode.DependencyUnavailable, 'try again shortly'));
         },
       );
     },
@@ -125,9 +128,10 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
   };
 }
 
-function reject(res: uws.HttpResponse, status: string, code: string, message: string): void {
+function reject(res: uws.HttpResponse, code: ErrorCode, message: string): void {
+  const status = httpStatusFor(code);
   res
-    .writeStatus(status)
+    .writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`.trim())
     .writeHeader('Content-Type', 'application/json')
     .end(JSON.stringify({ error: { code, message } }));
 }

@@ -24,7 +24,7 @@ export function refuseBannedClients(bans: BanList, logger: Logger): Middleware<A
       if (!isRedisUnavailable(err)) throw err;
       logger.warn({ err: (err as Error).message }, 'ban list unavailable; letting the request through');
     }
-    if (banned) throw new AppError(ErrorCode.AccountBanned, 'access from this client is suspended', 403, { ban: banned });
+    if (banned) throw new AppError(ErrorCode.AccountBanned, 'access from this client is suspended', { ban: banned });
     await next();
   };
 }

@@ -28,7 +28,7 @@ export class SignInLockouts {
       const key = this.key(rule, subject);
       const [count, ttl] = await Promise.all([this.redis.get(key), this.redis.ttl(key)]);
       if (Number(count ?? 0) >= rule.maxFailures) {
-        throw new AppError(ErrorCode.SignInLocked, 'too many failed attempts; try again later', 429, {
+        throw new AppError(ErrorCode.SignInLocked, 'too many failed attempts; try again later', {
           lock: rule.name,
           retryAfterSeconds: Math.max(1, ttl),
         });

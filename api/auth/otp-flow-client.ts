@@ -52,12 +52,12 @@ export class OtpFlows {
       });
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
-        throw new AppError(ErrorCode.OtpNotRequested, 'no code was sent to this number; ask for one', 400);
+        throw new AppError(ErrorCode.OtpNotRequested, 'no code was sent to this number; ask for one');
       }
       const translated = translateTemporalError(err);
       // A finished flow (verified or its window passed) no longer takes updates.
       if (translated instanceof AppError && translated.code === ErrorCode.NotFound) {
-        throw new AppError(ErrorCode.OtpNotRequested, 'no code is pending for this number; ask for one', 400);
+        throw new AppError(ErrorCode.OtpNotRequested, 'no code is pending for this number; ask for one');
       }
       throw translated;
     }

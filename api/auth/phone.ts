@@ -8,10 +8,10 @@ import { AppError, ErrorCode } from '../../domain/errors';
 export function normalizePhone(input: string, allowedCallingCodes: string[]): string {
   const parsed = parsePhoneNumberFromString(input.trim());
   if (!parsed || !parsed.isValid()) {
-    throw new AppError(ErrorCode.PhoneInvalid, 'this is not a valid phone number in international format', 400);
+    throw new AppError(ErrorCode.PhoneInvalid, 'this is not a valid phone number in international format');
   }
   if (allowedCallingCodes.length > 0 && !allowedCallingCodes.includes(parsed.countryCallingCode)) {
-    throw new AppError(ErrorCode.PhoneCountryNotAllowed, 'sign-in by phone is not available in this country yet', 403, {
+    throw new AppError(ErrorCode.PhoneCountryNotAllowed, 'sign-in by phone is not available in this country yet', {
       countryCallingCode: parsed.countryCallingCode,
     });
   }

@@ -109,7 +109,7 @@ export function sessionRoutes(deps: { sessions: Sessions }): Router<ApiState> {
   router.delete('/sessions/:id', async (ctx) => {
     const id = parseInput(z.object({ id: z.uuid() }), ctx.params).id;
     if (!(await deps.sessions.revoke(ctx.state.auth!.userId, id, 'revoked_by_user'))) {
-      throw new AppError(ErrorCode.NotFound, 'no such active session', 404);
+      throw new AppError(ErrorCode.NotFound, 'no such active session');
     }
     ctx.status = 204;
   });

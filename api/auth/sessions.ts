@@ -54,7 +54,7 @@ export class Sessions {
     const oldHash = hash(refreshToken);
     const found = await this.store.lookup(oldHash);
     if (found.kind === 'unknown' || found.kind === 'dead') {
-      throw new AppError(ErrorCode.RefreshTokenInvalid, 'the refresh token is not valid; sign in again', 401);
+      throw new AppError(ErrorCode.RefreshTokenInvalid, 'the refresh token is not valid; sign in again');
     }
     await this.refuseBanned(found.userId, {});
     const next = randomBytes(32).toString('base64url');
@@ -71,7 +71,7 @@ export class Sessions {
       return this.pair(found.userId, found.sessionId, next);
     }
     await this.revoke(found.userId, found.sessionId, 'refresh_reuse');
-    throw new AppError(ErrorCode.RefreshTokenReused, 'this refresh token was already used; every device of this session is signed out', 401);
+    throw new AppError(ErrorCode.RefreshTokenReused, 'this refresh token was already used; every device of this session is signed out');
   }
 
   async revoke(userId: string, sessionId: string, reason: string): Promise<boolean> {
@@ -100,7 +100,7 @@ export class Sessions {
       ['user', userId],
       ['device', device.deviceId],
     ]);
-    if (banned) throw new AppError(ErrorCode.AccountBanned, 'this account is suspended', 403, { ban: banned });
+    if (banned) throw new AppError(ErrorCode.AccountBanned, 'this account is suspended', { ban: banned });
   }
 
   /** Marks the sessions revoked for as long as their access tokens could live, and closes their sockets. */

@@ -25,9 +25,9 @@ async function verified(tokens: SocialTokens, metrics: Metrics, provider: Social
     if (!(err instanceof SocialTokenRejected)) throw err;
     metrics.signInFailures.inc({ reason: `SOCIAL_${err.reason.toUpperCase()}` });
     if (err.reason === 'unavailable') {
-      throw new AppError(ErrorCode.SocialProviderUnavailable, `${provider} sign-in is not available right now`, 503);
+      throw new AppError(ErrorCode.SocialProviderUnavailable, `${provider} sign-in is not available right now`);
     }
-    throw new AppError(ErrorCode.SocialTokenInvalid, `the ${provider} token was not accepted`, 401, { reason: err.reason });
+    throw new AppError(ErrorCode.SocialTokenInvalid, `the ${provider} token was not accepted`, { reason: err.reason });
   }
 }
 

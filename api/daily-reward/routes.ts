@@ -29,8 +29,8 @@ export function dailyRewardRoutes(deps: { flows: DailyRewardFlows; users: UserDi
 
   async function currentUser(userId: string) {
     const user = await deps.users.findById(userId);
-    if (!user) throw new AppError(ErrorCode.UserNotFound, 'the signed-in user does not exist', 404);
-    if (user.status !== 'active') throw new AppError(ErrorCode.Forbidden, 'this account is suspended', 403);
+    if (!user) throw new AppError(ErrorCode.UserNotFound, 'the signed-in user does not exist');
+    if (user.status !== 'active') throw new AppError(ErrorCode.Forbidden, 'this account is suspended');
     return user;
   }
 

@@ -16,21 +16,21 @@ export function requireAccessToken(
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
     if (!match?.[1]) {
       ctx.set('WWW-Authenticate', 'Bearer');
-      throw new AppError(ErrorCode.Unauthenticated, 'an access token is required', 401);
+      throw new AppError(ErrorCode.Unauthenticated, 'an access token is required');
     }
     try {
       ctx.state.auth = await tokens.verify(match[1]);
     } catch (err) {
       if (!(err instanceof AccessTokenError)) throw err;
       ctx.set('WWW-Authenticate', `Bearer error="invalid_token"`);
-      throw new AppError(ErrorCode.Unauthenticated, err.message, 401, { reason: err.reason });
+      throw new AppError(ErrorCode.Unauthenticated, err.message, { reason: err.reason });
     }
     if (await sessions.isRevoked(ctx.state.auth.sessionId)) {
       ctx.set('WWW-Authenticate', `Bearer error="invalid_token"`);
-      throw new AppError(ErrorCode.SessionRevoked, 'this session was signed out', 401);
+      throw new AppError(ErrorCode.SessionRevoked, 'this session was signed out');
     }
     if (await bans.firstBanned([['user', ctx.state.auth.userId]])) {
-      throw new AppError(ErrorCode.AccountBanned, 'this account is suspended', 403);
+      throw new AppError(ErrorCode.AccountBanned, 'this account is suspended');
     }
     const store = logContext.getStore();
     if (store) store.userId = ctx.state.auth.userId;

@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import { AppError, ErrorCode } from '../../domain/errors';
 import type { Logger } from '../../platform/logging';
+import { httpStatusFor } from '../../platform/http/error-status';
 import { isRedisUnavailable } from '../../platform/redis';
 import type { ApiState } from './context';
 
@@ -35,9 +36,11 @@ export function errorResponses(logger: Logger): Middleware<ApiState> {
       }
     } catch (err) {
       if (err instanceof AppError) {
-        ctx.status = err.status;
+        const status = httpStatusFor(err.code);
+        ctx.status = status;
         ctx.body = errorBody(err.code, err.message, err.details);
-        if (err.status >= 500) logger.warn({ code: err.code, msg: err.message }, 'request failed');
+        if (status === 503) ctx.set('Retry-After', '5');
+        if (status >= 500) logger.warn({ code: err.code, msg: err.message }, 'request failed');
         return;
       }
       const status = (err as { status?: number; expose?: boolean }).status;

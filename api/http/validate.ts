@@ -8,9 +8,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.in
     throw new AppError(
       ErrorCode.ValidationFailed,
       'the request is not valid',
-      400,
-      result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    );
+      result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
   }
   return result.data;
 }

@@ -32,7 +32,7 @@ export function meRoutes(deps: { dataSource: DataSource }): Router<ApiState> {
 
   async function view(userId: string) {
     const user = await users.findOneBy({ id: userId });
-    if (!user) throw new AppError(ErrorCode.UserNotFound, 'the signed-in user does not exist', 404);
+    if (!user) throw new AppError(ErrorCode.UserNotFound, 'the signed-in user does not exist');
     return {
       id: user.id,
       displayName: user.displayName,

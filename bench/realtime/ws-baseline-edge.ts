@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { loadConfig } from '../../config';
@@ -10,6 +10,7 @@ import { RevokedSessions } from '../../platform/auth/revoked-sessions';
 import { stopOnSignals } from '../../platform/lifecycle';
 import { createLogger } from '../../platform/logging';
 import { createRedis } from '../../platform/redis';
+import { httpStatusFor } from '../../platform/http/error-status';
 import { createEdgeCore, edgeSettingsFromConfig, type SocketState } from '../../realtime/edge-core';
 import { createRoomService } from '../../services/rooms';
 
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
       .then(
         (admission) => {
           if (aborted) return;
-          if (!admission.ok) return reject(socket, admission.status, admission.code, admission.message);
+          if (!admission.ok) return reject(socket, `${httpStatusFor(admission.code)} ${STATUS_CODES[httpStatusFor(admission.code)]}`, admission.code, admission.message);
           wss.handleUpgrade(req, socket, head, (raw) => {
             const ws = Object.assign(raw, { state: admission.state, alive: true }) as Socket;
             sockets.add(ws);

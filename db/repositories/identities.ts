@@ -58,11 +58,11 @@ export class IdentityDirectory {
         [input.provider, input.subject],
       );
       if (owner[0] && owner[0].user_id !== userId) {
-        throw new AppError(ErrorCode.IdentityInUse, 'this account is already linked to another Aura user', 409);
+        throw new AppError(ErrorCode.IdentityInUse, 'this account is already linked to another Aura user');
       }
       if (owner[0]) return;
       const same: unknown[] = await tx.query(`SELECT 1 FROM user_identities WHERE user_id = $1 AND provider = $2`, [userId, input.provider]);
-      if (same.length) throw new AppError(ErrorCode.IdentityInUse, `another ${input.provider} account is already linked; unlink it first`, 409);
+      if (same.length) throw new AppError(ErrorCode.IdentityInUse, `another ${input.provider} account is already linked; unlink it first`);
       await tx.query(`INSERT INTO user_identities (user_id, provider, subject, display) VALUES ($1, $2, $3, $4)`, [
         userId,
         input.provider,
@@ -79,8 +79,8 @@ export class IdentityDirectory {
         `SELECT provider FROM user_identities WHERE user_id = $1 FOR UPDATE`,
         [userId],
       );
-      if (!methods.some((m) => m.provider === provider)) throw new AppError(ErrorCode.NotFound, `no ${provider} sign-in is linked`, 404);
-      if (methods.length === 1) throw new AppError(ErrorCode.LastSignInMethod, 'the last sign-in method cannot be unlinked', 409);
+      if (!methods.some((m) => m.provider === provider)) throw new AppError(ErrorCode.NotFound, `no ${provider} sign-in is linked`);
+      if (methods.length === 1) throw new AppError(ErrorCode.LastSignInMethod, 'the last sign-in method cannot be unlinked');
       await tx.query(`DELETE FROM user_identities WHERE user_id = $1 AND provider = $2`, [userId, provider]);
     });
   }

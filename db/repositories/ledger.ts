@@ -42,7 +42,7 @@ export class Ledger {
    */
   async post(posting: LedgerPosting, manager?: EntityManager): Promise<PostedEntry> {
     if (!Number.isSafeInteger(posting.amount) || posting.amount === 0) {
-      throw new AppError(ErrorCode.ValidationFailed, 'amount must be a non-zero integer', 422);
+      throw new AppError(ErrorCode.ValidationFailed, 'amount must be a non-zero integer');
     }
     if (!manager) return this.dataSource.transaction((tx) => this.postInTransaction(posting, tx));
     return this.postInTransaction(posting, manager);
@@ -108,7 +108,7 @@ interface StoredEntry {
 
 function replayOf(stored: StoredEntry, posting: LedgerPosting): PostedEntry {
   if (stored.user_id !== posting.userId || stored.currency !== posting.currency || Number(stored.amount) !== posting.amount) {
-    throw new AppError(ErrorCode.IdempotencyConflict, 'this idempotency key was already used for a different ledger entry', 409);
+    throw new AppError(ErrorCode.IdempotencyConflict, 'this idempotency key was already used for a different ledger entry');
   }
   return { entryId: String(stored.id), balanceAfter: Number(stored.balance_after), applied: false };
 }
@@ -117,9 +117,9 @@ function translateLedgerError(err: unknown): unknown {
   const code = (err as { code?: string }).code;
   const constraint = (err as { constraint?: string }).constraint;
   if (code === PG_CHECK_VIOLATION && (constraint === 'ledger_balance_non_negative' || constraint?.endsWith('_non_negative'))) {
-    return new AppError(ErrorCode.InsufficientFunds, 'insufficient balance', 409);
+    return new AppError(ErrorCode.InsufficientFunds, 'insufficient balance');
   }
-  if (code === PG_FOREIGN_KEY_VIOLATION) return new AppError(ErrorCode.UserNotFound, 'the user has no wallet', 404);
-  if (code === PG_UNIQUE_VIOLATION) return new AppError(ErrorCode.IdempotencyConflict, 'duplicate ledger entry', 409);
+  if (code === PG_FOREIGN_KEY_VIOLATION) return new AppError(ErrorCode.UserNotFound, 'the user has no wallet');
+  if (code === PG_UNIQUE_VIOLATION) return new AppError(ErrorCode.IdempotencyConflict, 'duplicate ledger entry');
   return err;
 }

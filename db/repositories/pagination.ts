@@ -36,7 +36,7 @@ export function encodeCursor(parts: readonly string[]): string {
  */
 export function decodeCursor(cursor: string | undefined | null, shape: readonly CursorPart[]): string[] | null {
   if (cursor === undefined || cursor === null || cursor === '') return null;
-  const invalid = () => new AppError(ErrorCode.ValidationFailed, 'cursor is not valid', 400);
+  const invalid = () => new AppError(ErrorCode.ValidationFailed, 'cursor is not valid');
   if (cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
   let parsed: unknown;
   try {
@@ -69,7 +69,7 @@ export function toPage<R, T>(rows: R[], limit: number, keyOf: (row: R) => string
 /** Limits come validated from the API; this keeps a direct caller from asking for everything. */
 export function pageLimit(limit: number, max = 100): number {
   if (!Number.isInteger(limit) || limit < 1 || limit > max) {
-    throw new AppError(ErrorCode.ValidationFailed, `limit must be an integer from 1 to ${max}`, 400);
+    throw new AppError(ErrorCode.ValidationFailed, `limit must be an integer from 1 to ${max}`);
   }
   return limit;
 }

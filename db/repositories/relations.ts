@@ -9,7 +9,7 @@ async function insertOrExplain(tx: EntityManager, sql: string, params: unknown[]
   try {
     await tx.query(sql, params);
   } catch (err) {
-    if (isPgError(err, PG_FOREIGN_KEY_VIOLATION)) throw new AppError(ErrorCode.UserNotFound, 'the acting user does not exist', 404);
+    if (isPgError(err, PG_FOREIGN_KEY_VIOLATION)) throw new AppError(ErrorCode.UserNotFound, 'the acting user does not exist');
     throw err;
   }
 }
@@ -35,7 +35,7 @@ export class Relations {
       await this.lockPair(tx, followerId, followeeId);
       await this.requireUser(tx, followeeId);
       if (await this.isBlockedEitherWay(followerId, followeeId, tx)) {
-        throw new AppError(ErrorCode.UserBlocked, 'you cannot follow this user', 409);
+        throw new AppError(ErrorCode.UserBlocked, 'you cannot follow this user');
       }
       await insertOrExplain(
         tx,
@@ -134,9 +134,9 @@ export class Relations {
   }
 
   private refuseSelf(a: string, b: string, verb: string): void {
-    if (!isUuid(b)) throw new AppError(ErrorCode.UserNotFound, 'no such user', 404);
-    if (!isUuid(a)) throw new AppError(ErrorCode.UserNotFound, 'the acting user does not exist', 404);
-    if (a.toLowerCase() === b.toLowerCase()) throw new AppError(ErrorCode.CannotTargetSelfUser, `you cannot ${verb} yourself`, 400);
+    if (!isUuid(b)) throw new AppError(ErrorCode.UserNotFound, 'no such user');
+    if (!isUuid(a)) throw new AppError(ErrorCode.UserNotFound, 'the acting user does not exist');
+    if (a.toLowerCase() === b.toLowerCase()) throw new AppError(ErrorCode.CannotTargetSelfUser, `you cannot ${verb} yourself`);
   }
 
   /** One lock per unordered pair: follow and block of the same two users run one at a time. */
@@ -147,6 +147,6 @@ export class Relations {
 
   private async requireUser(tx: EntityManager, userId: string): Promise<void> {
     const rows: unknown[] = await tx.query(`SELECT 1 FROM users WHERE id = $1`, [userId]);
-    if (rows.length === 0) throw new AppError(ErrorCode.UserNotFound, 'no such user', 404);
+    if (rows.length === 0) throw new AppError(ErrorCode.UserNotFound, 'no such user');
   }
 }

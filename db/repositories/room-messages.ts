@@ -62,7 +62,7 @@ function toView(row: MessageRow): ChatMessageView {
 }
 
 const isMessageId = (id: string) => /^[1-9]\d{0,17}$/.test(id);
-const notFound = () => new AppError(ErrorCode.MessageNotFound, 'no such message in this room', 404);
+const notFound = () => new AppError(ErrorCode.MessageNotFound, 'no such message in this room');
 
 /** The room chat archive: append-mostly, idempotent per client message id, tombstones on recall/delete. */
 export class ChatArchive {
@@ -77,12 +77,12 @@ export class ChatArchive {
       throw new Error(`a ${input.kind} message ${input.senderId === null ? 'needs' : 'has no'} sender`);
     }
     const chars = [...input.body].length;
-    if (input.body.trim() === '') throw new AppError(ErrorCode.ValidationFailed, 'a message needs some text', 400);
+    if (input.body.trim() === '') throw new AppError(ErrorCode.ValidationFailed, 'a message needs some text');
     const max = input.kind === 'text' ? CHAT_MAX_CHARS : BODY_MAX_CHARS;
-    if (chars > max) throw new AppError(ErrorCode.ChatTooLong, `a message is at most ${max} characters`, 400, { max });
+    if (chars > max) throw new AppError(ErrorCode.ChatTooLong, `a message is at most ${max} characters`, { max });
     const clientMsgId = input.clientMsgId ?? null;
-    if (!isUuid(input.roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
-    if (input.senderId !== null && !isUuid(input.senderId)) throw new AppError(ErrorCode.UserNotFound, 'no such sender', 404);
+    if (!isUuid(input.roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+    if (input.senderId !== null && !isUuid(input.senderId)) throw new AppError(ErrorCode.UserNotFound, 'no such sender');
     let inserted: MessageRow[];
     try {
       inserted = await this.dataSource.query(
@@ -92,8 +92,8 @@ export class ChatArchive {
         [input.roomId, input.senderId, input.kind, input.body, clientMsgId],
       );
     } catch (err) {
-      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'room_id')) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
-      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'sender_id')) throw new AppError(ErrorCode.UserNotFound, 'no such sender', 404);
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'room_id')) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'sender_id')) throw new AppError(ErrorCode.UserNotFound, 'no such sender');
       throw err;
     }
     if (inserted[0]) return { message: toView(inserted[0]), duplicate: false };
@@ -155,11 +155,11 @@ export class ChatArchive {
       );
       if (!row) throw notFound();
       if (row.sender_id === null || row.sender_id !== senderId) {
-        throw new AppError(ErrorCode.NotMessageSender, 'only the sender may recall a message', 403);
+        throw new AppError(ErrorCode.NotMessageSender, 'only the sender may recall a message');
       }
       if (row.recalled_at !== null || row.deleted_at !== null) return toView(row);
       if (!row.within_window) {
-        throw new AppError(ErrorCode.RecallWindowPassed, 'this message is too old to recall', 409, { windowMs });
+        throw new AppError(ErrorCode.RecallWindowPassed, 'this message is too old to recall', { windowMs });
       }
       const [recalled] = await modifyReturning<MessageRow>(
         tx,

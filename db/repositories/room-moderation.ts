@@ -105,11 +105,11 @@ export class Reports {
     const targetUserId = input.targetUserId ?? null;
     const targetMessageId = input.targetMessageId ?? null;
     if (roomId === null && targetUserId === null && targetMessageId === null) {
-      throw new AppError(ErrorCode.ValidationFailed, 'a report needs a room, a user or a message', 400);
+      throw new AppError(ErrorCode.ValidationFailed, 'a report needs a room, a user or a message');
     }
-    if (roomId !== null && !isUuid(roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
-    if (targetUserId !== null && !isUuid(targetUserId)) throw new AppError(ErrorCode.UserNotFound, 'no such user', 404);
-    if (targetMessageId !== null && !isMessageId(targetMessageId)) throw new AppError(ErrorCode.MessageNotFound, 'no such message', 404);
+    if (roomId !== null && !isUuid(roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+    if (targetUserId !== null && !isUuid(targetUserId)) throw new AppError(ErrorCode.UserNotFound, 'no such user');
+    if (targetMessageId !== null && !isMessageId(targetMessageId)) throw new AppError(ErrorCode.MessageNotFound, 'no such message');
     try {
       const [row]: { id: string }[] = await this.dataSource.query(
         `INSERT INTO reports (reporter_id, room_id, target_user_id, target_message_id, reason, details)
@@ -118,10 +118,10 @@ export class Reports {
       );
       return { id: row!.id };
     } catch (err) {
-      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'room_id')) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
-      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'target_user_id')) throw new AppError(ErrorCode.UserNotFound, 'no such user', 404);
-      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'target_message_id')) throw new AppError(ErrorCode.MessageNotFound, 'no such message', 404);
-      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'reporter_id')) throw new AppError(ErrorCode.UserNotFound, 'the reporter does not exist', 404);
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'room_id')) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'target_user_id')) throw new AppError(ErrorCode.UserNotFound, 'no such user');
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'target_message_id')) throw new AppError(ErrorCode.MessageNotFound, 'no such message');
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'reporter_id')) throw new AppError(ErrorCode.UserNotFound, 'the reporter does not exist');
       throw err;
     }
   }

@@ -108,7 +108,7 @@ export class RoomDirectory {
       );
       return toView(row!);
     } catch (err) {
-      if (isForeignKeyViolation(err, 'owner_id')) throw new AppError(ErrorCode.UserNotFound, 'the owner does not exist', 404);
+      if (isForeignKeyViolation(err, 'owner_id')) throw new AppError(ErrorCode.UserNotFound, 'the owner does not exist');
       throw err;
     }
   }
@@ -191,28 +191,28 @@ export class RoomDirectory {
    * counting, so concurrent grants can't push the room past `maxAdmins`.
    */
   async grantAdmin(roomId: string, userId: string, grantedBy: string, maxAdmins: number): Promise<void> {
-    if (!isUuid(roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
-    if (!isUuid(userId)) throw new AppError(ErrorCode.UserNotFound, 'no such user', 404);
+    if (!isUuid(roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+    if (!isUuid(userId)) throw new AppError(ErrorCode.UserNotFound, 'no such user');
     await this.dataSource.transaction(async (tx) => {
       const [room]: { owner_id: string; status: RoomStatus }[] = await tx.query(
         `SELECT owner_id, status FROM rooms WHERE id = $1 FOR UPDATE`,
         [roomId],
       );
-      if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
-      if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'the room is closed', 409);
-      if (room.owner_id === userId) throw new AppError(ErrorCode.TargetProtected, 'the owner already runs this room', 409);
+      if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+      if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'the room is closed');
+      if (room.owner_id === userId) throw new AppError(ErrorCode.TargetProtected, 'the owner already runs this room');
       const [counts]: { admins: number; already: boolean }[] = await tx.query(
         `SELECT count(*)::int AS admins, bool_or(user_id = $2) AS already FROM room_admins WHERE room_id = $1`,
         [roomId, userId],
       );
       if (counts?.already) return;
       if ((counts?.admins ?? 0) >= maxAdmins) {
-        throw new AppError(ErrorCode.AdminLimitReached, `a room has at most ${maxAdmins} admins`, 409, { maxAdmins });
+        throw new AppError(ErrorCode.AdminLimitReached, `a room has at most ${maxAdmins} admins`, { maxAdmins });
       }
       try {
         await tx.query(`INSERT INTO room_admins (room_id, user_id, granted_by) VALUES ($1, $2, $3)`, [roomId, userId, grantedBy]);
       } catch (err) {
-        if (isForeignKeyViolation(err, 'user_id')) throw new AppError(ErrorCode.UserNotFound, 'no such user', 404);
+        if (isForeignKeyViolation(err, 'user_id')) throw new AppError(ErrorCode.UserNotFound, 'no such user');
         throw err;
       }
     });
@@ -234,13 +234,13 @@ export class RoomDirectory {
    * stops being an admin. The owner can't be banned from their own room.
    */
   async ban(roomId: string, userId: string, bannedBy: string, reason?: string | null): Promise<void> {
-    if (!isUuid(roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
-    if (!isUuid(userId)) throw new AppError(ErrorCode.UserNotFound, 'no such user', 404);
+    if (!isUuid(roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+    if (!isUuid(userId)) throw new AppError(ErrorCode.UserNotFound, 'no such user');
     await this.dataSource.transaction(async (tx) => {
       // Shares the lock grantAdmin takes, so a grant can't slip in beside the ban.
       const [room]: { owner_id: string }[] = await tx.query(`SELECT owner_id FROM rooms WHERE id = $1 FOR UPDATE`, [roomId]);
-      if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
-      if (room.owner_id === userId) throw new AppError(ErrorCode.TargetProtected, 'the owner cannot be banned from their room', 409);
+      if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+      if (room.owner_id === userId) throw new AppError(ErrorCode.TargetProtected, 'the owner cannot be banned from their room');
       try {
         await tx.query(
           `INSERT INTO room_bans (room_id, user_id, banned_by, reason) VALUES ($1, $2, $3, $4)
@@ -248,7 +248,7 @@ export class RoomDirectory {
           [roomId, userId, bannedBy, reason ?? null],
         );
       } catch (err) {
-        if (isForeignKeyViolation(err, 'user_id')) throw new AppError(ErrorCode.UserNotFound, 'no such user', 404);
+        if (isForeignKeyViolation(err, 'user_id')) throw new AppError(ErrorCode.UserNotFound, 'no such user');
         throw err;
       }
       await tx.query(`DELETE FROM room_admins WHERE room_id = $1 AND user_id = $2`, [roomId, userId]);

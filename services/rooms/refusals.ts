@@ -2,28 +2,6 @@ import { AppError, ErrorCode } from '../../domain/errors';
 import type { Refusal } from '../../domain/rooms/permissions';
 import { LiveStateRefusal } from '../../db/live/room-live-state';
 
-const STATUS: Record<string, number> = {
-  ROOM_CLOSED: 409,
-  ROOM_KICK_COOLDOWN: 403,
-  NOT_IN_ROOM: 403,
-  SEAT_NOT_FOUND: 404,
-  SEAT_TAKEN: 409,
-  SEAT_CHANGED: 409,
-  ROOM_BANNED: 403,
-  SEAT_LOCKED: 409,
-  SEAT_HOST_ONLY: 403,
-  SEAT_APPLY_REQUIRED: 409,
-  ALREADY_SEATED: 409,
-  NOT_SEATED: 409,
-  SEAT_MUTED_BY_ADMIN: 403,
-  NO_FREE_SEAT: 409,
-  INVITATION_NOT_FOUND: 404,
-  APPLICATION_NOT_FOUND: 404,
-  CHAT_MUTED: 403,
-  RATE_LIMITED: 429,
-  VALIDATION_FAILED: 400,
-};
-
 const MESSAGES: Record<string, string> = {
   ROOM_CLOSED: 'this room has closed',
   ROOM_KICK_COOLDOWN: 'you were removed from this room recently; try again later',
@@ -45,13 +23,12 @@ const MESSAGES: Record<string, string> = {
   RATE_LIMITED: 'sending too fast',
 };
 
-/** Turns a live-state refusal into the API's error (same stable code, an HTTP status). */
+/** Turns a live-state refusal into the services' error (same stable code). */
 export function asAppError(err: unknown): unknown {
   if (!(err instanceof LiveStateRefusal)) return err;
-  const status = STATUS[err.code];
-  if (!status) return new Error(`unexpected live-state refusal ${err.code}`);
+  if (!(err.code in MESSAGES) && err.code !== 'VALIDATION_FAILED') return new Error(`unexpected live-state refusal ${err.code}`);
   const message = typeof err.details.message === 'string' ? err.details.message : (MESSAGES[err.code] ?? err.code);
-  return new AppError(err.code as ErrorCode, message, status, Object.keys(err.details).length ? err.details : undefined);
+  return new AppError(err.code as ErrorCode, message, Object.keys(err.details).length ? err.details : undefined);
 }
 
 export async function liveCall<T>(call: Promise<T>): Promise<T> {
@@ -71,5 +48,5 @@ const REFUSALS: Record<Refusal, [ErrorCode, string]> = {
 
 export function refusalError(refusal: Refusal): AppError {
   const [code, message] = REFUSALS[refusal];
-  return new AppError(code, message, 403);
+  return new AppError(code, message);
 }

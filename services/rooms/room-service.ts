@@ -70,7 +70,7 @@ export class RoomService {
   async update(actorId: string, roomId: string, patch: RoomPatch): Promise<RoomView> {
     await this.authorize(actorId, roomId, 'update-room');
     const room = await this.deps.rooms.update(roomId, patch);
-    if (!room) throw new AppError(ErrorCode.RoomClosed, 'this room has closed', 409);
+    if (!room) throw new AppError(ErrorCode.RoomClosed, 'this room has closed');
     await this.ensureLive(room);
     await liveCall(this.deps.live.updateRoom(room, actorId));
     await this.audit(roomId, actorId, 'update-room', null, { fields: Object.keys(patch).filter((k) => k !== 'password') });
@@ -123,7 +123,7 @@ export class RoomService {
     let after: { members: number; roomId: string } | null = null;
     if (query.cursor) {
       const m = /^(\d{1,9})_([0-9a-f-]{36})$/.exec(query.cursor);
-      if (!m) throw new AppError(ErrorCode.ValidationFailed, 'cursor is not valid', 400);
+      if (!m) throw new AppError(ErrorCode.ValidationFailed, 'cursor is not valid');
       after = { members: Number(m[1]), roomId: m[2]! };
     }
     const ranked = await this.deps.live.popular(after, query.limit + 1);
@@ -146,19 +146,19 @@ export class RoomService {
    */
   async admit(userId: string, roomId: string, password?: string): Promise<RoomView> {
     const room = await this.deps.rooms.findById(roomId);
-    if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
-    if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed', 409);
-    if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'you are banned from this room', 403);
+    if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+    if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed');
+    if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'you are banned from this room');
     if (room.ownerId !== userId && (await this.deps.relations.isBlockedEitherWay(room.ownerId, userId))) {
-      throw new AppError(ErrorCode.RoomBlocked, 'you cannot enter this room', 403);
+      throw new AppError(ErrorCode.RoomBlocked, 'you cannot enter this room');
     }
     const { passwordHash, ...view } = room;
     if (passwordHash && room.ownerId !== userId) {
       const inside = await this.deps.live.isMember(roomId, userId);
       if (!inside) {
-        if (!password) throw new AppError(ErrorCode.RoomPasswordRequired, 'this room needs a password', 403);
+        if (!password) throw new AppError(ErrorCode.RoomPasswordRequired, 'this room needs a password');
         if (!(await this.deps.rooms.checkPassword(room, password))) {
-          throw new AppError(ErrorCode.RoomPasswordWrong, 'wrong room password', 403);
+          throw new AppError(ErrorCode.RoomPasswordWrong, 'wrong room password');
         }
       }
     }
@@ -191,15 +191,15 @@ export class RoomService {
    */
   async members(userId: string, roomId: string, page: { cursor?: string; limit: number }): Promise<{ items: LiveMember[]; nextCursor: string | null }> {
     const room = await this.deps.rooms.findById(roomId);
-    if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
-    if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'you are banned from this room', 403);
+    if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+    if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'you are banned from this room');
     if (room.passwordHash && room.ownerId !== userId && !(await this.deps.live.isMember(roomId, userId)) && (await this.deps.rooms.roleOf(roomId, userId)) === 'member') {
-      throw new AppError(ErrorCode.RoomPasswordRequired, 'join the room to see who is inside', 403);
+      throw new AppError(ErrorCode.RoomPasswordRequired, 'join the room to see who is inside');
     }
     let after = { afterScore: 0, afterUser: '' };
     if (page.cursor) {
       const m = /^(\d{1,15})_([0-9a-f-]{36})$/.exec(page.cursor);
-      if (!m) throw new AppError(ErrorCode.ValidationFailed, 'cursor is not valid', 400);
+      if (!m) throw new AppError(ErrorCode.ValidationFailed, 'cursor is not valid');
       after = { afterScore: Number(m[1]), afterUser: m[2]! };
     }
     const { items, more } = await this.deps.live.members(roomId, { ...after, limit: page.limit });
@@ -264,7 +264,7 @@ export class RoomService {
     const action = muted ? 'seat-mute' : 'seat-unmute';
     await this.authorize(actorId, roomId, action);
     const occupant = await liveCall(this.deps.live.seatOccupant(roomId, seat));
-    if (!occupant) throw new AppError(ErrorCode.NotSeated, 'nobody is on that seat', 409);
+    if (!occupant) throw new AppError(ErrorCode.NotSeated, 'nobody is on that seat');
     await this.authorize(actorId, roomId, action, occupant);
     await liveCall(this.deps.live.muteSeat(roomId, actorId, seat, muted, occupant));
     await this.audit(roomId, actorId, action, occupant, { seat });
@@ -307,7 +307,7 @@ export class RoomService {
     await this.authorize(actorId, roomId, 'unban', userId, { evenIfClosed: true });
     const lifted = await this.deps.rooms.unban(roomId, userId);
     await this.deps.live.unban(roomId, userId); // also clears a marker left by a ban that crashed half-way
-    if (!lifted) throw new AppError(ErrorCode.NotFound, 'that user is not banned here', 404);
+    if (!lifted) throw new AppError(ErrorCode.NotFound, 'that user is not banned here');
     await this.audit(roomId, actorId, 'unban', userId);
   }
 
@@ -318,7 +318,7 @@ export class RoomService {
 
   async muteChat(actorId: string, roomId: string, userId: string, durationMs: number): Promise<{ until: string }> {
     if (durationMs <= 0 || durationMs > this.policy.maxChatMuteMs) {
-      throw new AppError(ErrorCode.ValidationFailed, `a chat mute lasts 1 ms to ${this.policy.maxChatMuteMs} ms`, 400);
+      throw new AppError(ErrorCode.ValidationFailed, `a chat mute lasts 1 ms to ${this.policy.maxChatMuteMs} ms`);
     }
     await this.authorize(actorId, roomId, 'chat-mute', userId);
     const until = this.clock() + durationMs;
@@ -342,7 +342,7 @@ export class RoomService {
 
   async grantAdmin(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'grant-admin', userId);
-    if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'that user is banned from this room', 409);
+    if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'that user is banned from this room');
     await this.deps.rooms.grantAdmin(roomId, userId, actorId, this.policy.maxAdmins);
     await this.deps.live.roleChanged(roomId, userId, 'admin', actorId);
     await this.audit(roomId, actorId, 'grant-admin', userId);
@@ -350,7 +350,7 @@ export class RoomService {
 
   async revokeAdmin(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'revoke-admin', userId);
-    if (!(await this.deps.rooms.revokeAdmin(roomId, userId))) throw new AppError(ErrorCode.NotFound, 'that user is not an admin here', 404);
+    if (!(await this.deps.rooms.revokeAdmin(roomId, userId))) throw new AppError(ErrorCode.NotFound, 'that user is not an admin here');
     await this.deps.live.roleChanged(roomId, userId, 'member', actorId);
     await this.audit(roomId, actorId, 'revoke-admin', userId);
   }
@@ -363,8 +363,8 @@ export class RoomService {
    */
   async postChat(userId: string, roomId: string, input: { text: string; clientMsgId: string }): Promise<{ message: ChatMessageView; seq: number; duplicate: boolean }> {
     const text = input.text.trim();
-    if (text.length === 0) throw new AppError(ErrorCode.ValidationFailed, 'a message needs some text', 400);
-    if ([...text].length > CHAT_MAX_CHARS) throw new AppError(ErrorCode.ChatTooLong, `messages are at most ${CHAT_MAX_CHARS} characters`, 400);
+    if (text.length === 0) throw new AppError(ErrorCode.ValidationFailed, 'a message needs some text');
+    if ([...text].length > CHAT_MAX_CHARS) throw new AppError(ErrorCode.ChatTooLong, `messages are at most ${CHAT_MAX_CHARS} characters`);
     // A resend of an accepted message skips the checks (it must not spend the rate or meet a
     // mute set since) and is published at most once.
     const earlier = await this.deps.chat.findByClientMsgId(roomId, userId, input.clientMsgId);
@@ -381,7 +381,7 @@ export class RoomService {
 
   async recallChat(userId: string, roomId: string, messageId: string): Promise<void> {
     const room = await this.findRoom(roomId);
-    if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed', 409);
+    if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed');
     await this.deps.chat.recall(roomId, messageId, userId, new Date(this.clock()), CHAT_RECALL_WINDOW_MS);
     await liveCall(this.deps.live.chatRemoved(roomId, userId, messageId, 'recalled'));
   }
@@ -389,7 +389,7 @@ export class RoomService {
   async deleteChat(actorId: string, roomId: string, messageId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'delete-message'); // a member learns nothing about the message
     const message = await this.deps.chat.findById(roomId, messageId);
-    if (!message) throw new AppError(ErrorCode.MessageNotFound, 'no such message in this room', 404);
+    if (!message) throw new AppError(ErrorCode.MessageNotFound, 'no such message in this room');
     await this.authorize(actorId, roomId, 'delete-message', message.senderId ?? undefined);
     await this.deps.chat.remove(roomId, messageId, actorId);
     await liveCall(this.deps.live.chatRemoved(roomId, actorId, messageId, 'deleted'));
@@ -400,14 +400,14 @@ export class RoomService {
   async history(userId: string, roomId: string, page: { before?: string; limit: number }) {
     await this.findRoom(roomId);
     const inside = (await this.deps.live.isMember(roomId, userId)) || (await this.deps.rooms.roleOf(roomId, userId)) !== 'member';
-    if (!inside) throw new AppError(ErrorCode.NotInRoom, 'join the room to read its chat', 403);
+    if (!inside) throw new AppError(ErrorCode.NotInRoom, 'join the room to read its chat');
     return this.deps.chat.history(roomId, page);
   }
 
   async report(reporterId: string, roomId: string, input: { targetUserId?: string; messageId?: string; reason: ReportReason; details?: string }): Promise<{ id: string }> {
     await this.findRoom(roomId);
     if (input.messageId && !(await this.deps.chat.findById(roomId, input.messageId))) {
-      throw new AppError(ErrorCode.MessageNotFound, 'no such message in this room', 404);
+      throw new AppError(ErrorCode.MessageNotFound, 'no such message in this room');
     }
     return this.deps.reports.file({
       reporterId,
@@ -429,14 +429,14 @@ export class RoomService {
 
   private async findRoom(roomId: string): Promise<RoomView> {
     const room = await this.deps.rooms.findById(roomId);
-    if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room', 404);
+    if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
     const { passwordHash: _hidden, ...view } = room;
     return view;
   }
 
   private async authorize(actorId: string, roomId: string, action: ModerationAction, targetUserId?: string | null, options: { evenIfClosed?: boolean } = {}): Promise<void> {
     const room = await this.findRoom(roomId);
-    if (room.status !== 'open' && !options.evenIfClosed) throw new AppError(ErrorCode.RoomClosed, 'this room has closed', 409);
+    if (room.status !== 'open' && !options.evenIfClosed) throw new AppError(ErrorCode.RoomClosed, 'this room has closed');
     const actor = await this.deps.rooms.roleOf(roomId, actorId);
     const target = targetUserId ? { role: await this.deps.rooms.roleOf(roomId, targetUserId), self: targetUserId === actorId } : undefined;
     const refusal = authorizeRoomAction(action, actor, target);

@@ -224,8 +224,7 @@ describe('roles and admins', () => {
     expect(await rooms.roleOf(randomUUID(), owner.id)).toBe('member');
     expect(await rooms.listAdmins(room.id)).toEqual([admin.id]);
 
-    const protectedOwner = await refusedWith(rooms.grantAdmin(room.id, owner.id, owner.id, 5), ErrorCode.TargetProtected);
-    expect(protectedOwner.status).toBe(409);
+    await refusedWith(rooms.grantAdmin(room.id, owner.id, owner.id, 5), ErrorCode.TargetProtected);
     await refusedWith(rooms.grantAdmin(randomUUID(), member.id, owner.id, 5), ErrorCode.RoomNotFound);
     await refusedWith(rooms.grantAdmin(room.id, randomUUID(), owner.id, 5), ErrorCode.UserNotFound);
 
@@ -249,7 +248,7 @@ describe('roles and admins', () => {
     const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
     expect(granted).toHaveLength(max);
     expect(refused).toHaveLength(candidates.length - max);
-    for (const r of refused) expect(r.reason).toMatchObject({ code: ErrorCode.AdminLimitReached, status: 409 });
+    for (const r of refused) expect(r.reason).toMatchObject({ code: ErrorCode.AdminLimitReached });
     const admins = await rooms.listAdmins(room.id);
     expect(admins).toHaveLength(max);
     const winners = candidates.filter((_, i) => outcomes[i]!.status === 'fulfilled').map((c) => c.id);
@@ -342,7 +341,7 @@ describe('discovery', () => {
   it('refuses a cursor that is not one of ours', async () => {
     for (const cursor of ['%%%', 'bm90IGpzb24', encodeCursor(['2001-01-01T00:00:00.000000Z']), encodeCursor(['yesterday', randomUUID()]), encodeCursor(['42'])]) {
       const error = await refusedWith(rooms.listNew({ cursor, limit: 5 }), ErrorCode.ValidationFailed);
-      expect(error).toMatchObject({ status: 400, message: 'cursor is not valid' });
+      expect(error).toMatchObject({ message: 'cursor is not valid' });
     }
   });
 
@@ -425,11 +424,10 @@ describe('chat archive', () => {
   it('refuses over-long text, empty text, a missing room, and a sender on a system message', async () => {
     const owner = await stack.newUser();
     const room = await newRoom(owner.id);
-    const tooLong = await refusedWith(
+    await refusedWith(
       chat.append({ roomId: room.id, senderId: owner.id, kind: 'text', body: 'a'.repeat(CHAT_MAX_CHARS + 1) }),
       ErrorCode.ChatTooLong,
     );
-    expect(tooLong.status).toBe(400);
     // Characters, not UTF-16 units: 500 emoji fit.
     expect((await chat.append({ roomId: room.id, senderId: owner.id, kind: 'text', body: '😀'.repeat(CHAT_MAX_CHARS) })).duplicate).toBe(false);
     await refusedWith(chat.append({ roomId: room.id, senderId: owner.id, kind: 'text', body: '   ' }), ErrorCode.ValidationFailed);
@@ -484,17 +482,14 @@ describe('chat archive', () => {
     expect(await chat.recall(room.id, m1.id, sender.id, new Date(sentAt + 10 * window), window)).toEqual(recalled);
 
     const m2 = await send('too late');
-    const late = await refusedWith(
+    await refusedWith(
       chat.recall(room.id, m2.id, sender.id, new Date(Date.parse(m2.createdAt) + window + 1), window),
       ErrorCode.RecallWindowPassed,
     );
-    expect(late.status).toBe(409);
     expect((await chat.findById(room.id, m2.id))?.body).toBe('too late');
 
-    const forbidden = await refusedWith(chat.recall(room.id, m2.id, other.id, new Date(), window), ErrorCode.NotMessageSender);
-    expect(forbidden.status).toBe(403);
-    const missing = await refusedWith(chat.recall(room.id, '987654321', sender.id, new Date(), window), ErrorCode.MessageNotFound);
-    expect(missing.status).toBe(404);
+    await refusedWith(chat.recall(room.id, m2.id, other.id, new Date(), window), ErrorCode.NotMessageSender);
+    await refusedWith(chat.recall(room.id, '987654321', sender.id, new Date(), window), ErrorCode.MessageNotFound);
     await refusedWith(chat.recall(room.id, 'x1', sender.id, new Date(), window), ErrorCode.MessageNotFound);
     const elsewhere = await newRoom(sender.id);
     await refusedWith(chat.recall(elsewhere.id, m2.id, sender.id, new Date(), window), ErrorCode.MessageNotFound);
@@ -517,8 +512,7 @@ describe('chat archive', () => {
     expect(row).toEqual({ deleted_by: mod1.id, body: 'rude' });
     // A deleted message can't be recalled back into view; the sender gets the tombstone.
     expect(await chat.recall(room.id, m.id, sender.id, new Date(), CHAT_RECALL_WINDOW_MS)).toEqual(deleted);
-    const missing = await refusedWith(chat.remove(room.id, '987654321', mod1.id), ErrorCode.MessageNotFound);
-    expect(missing.status).toBe(404);
+    await refusedWith(chat.remove(room.id, '987654321', mod1.id), ErrorCode.MessageNotFound);
     await refusedWith(chat.remove(room.id, 'NaN', mod1.id), ErrorCode.MessageNotFound);
   });
 });
