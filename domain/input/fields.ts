@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { canonicalText, textLength, textProblemMessage } from './text';
+
+/**
+ * Field schemas shared by every edge (HTTP routes, socket commands): each id, text and date is
+ * parsed once, into one canonical form, so PostgreSQL and Redis always mean the same thing.
+ */
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * An entity id (user, room, session): a UUID in any letter case, canonicalised to lower case.
+ * PostgreSQL compares uuids case-blind but Redis keys are plain strings, so an upper-case id
+ * left as sent would name the same room in one and another room in the other.
+ */
+export const entityId = z
+  .string()
+  .regex(UUID, 'a UUID')
+  .transform((id) => id.toLowerCase());
+
+/** Typed text by the one text rule (domain/input/text.ts), with a length in characters. */
+export function typedText(options: { min?: number; max: number; multiline?: boolean }) {
+  const min = options.min ?? 0;
+  return z
+    .string()
+    .max(options.max * 2) // cheap bound before scanning: a character is at most two UTF-16 units
+    .transform((raw, ctx) => {
+      const checked = canonicalText(raw, { multiline: options.multiline });
+      if (!checked.ok) {
+        ctx.addIssue({ code: 'custom', message: textProblemMessage(checked.problem), params: { textProblem: checked.problem } });
+        return z.NEVER;
+      }
+      const length = textLength(checked.value);
+      if (length < min) {
+        ctx.addIssue({ code: 'custom', message: min === 1 ? 'must not be empty' : `at least ${min} characters` });
+        return z.NEVER;
+      }
+      if (length > options.max) {
+        ctx.addIssue({ code: 'custom', message: `at most ${options.max} characters` });
+        return z.NEVER;
+      }
+      return checked.value;
+    });
+}
+
+/**
+ * A calendar date `YYYY-MM-DD` that exists (no 2023-02-30, no month 13), between 1900 and 2100.
+ */
+export const calendarDate = z.string().refine((s) => {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (y < 1900 || y > 2100) return false;
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d;
+}, 'a real calendar date YYYY-MM-DD');
+
+/** An instant in ISO 8601 with a zone (`...Z` or `+05:30`) that is a real moment. */
+export const isoInstant = z.string().refine((s) => {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/.exec(s);
+  if (!m) return false;
+  if (!calendarDate.safeParse(`${m[1]}-${m[2]}-${m[3]}`).success) return false;
+  return Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6]) < 60 && Number.isFinite(Date.parse(s));
+}, 'an ISO 8601 instant with a zone');
