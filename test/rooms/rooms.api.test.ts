@@ -792,7 +792,7 @@ describe('who may read what', () => {
     const room = await openRoom(owner.userId);
     const banned = await createUser(stack);
     expect((await as(owner).put(`/rooms/${room.id}/bans/${banned.userId}`, { reason: 'spam' })).status).toBe(204);
-    expect(refusal(await as(owner).put(`/rooms/${room.id}/admins/${banned.userId}`))).toEqual({ status: 409, code: 'ROOM_BANNED' });
+    expect(refusal(await as(owner).put(`/rooms/${room.id}/admins/${banned.userId}`))).toEqual({ status: 403, code: 'ROOM_BANNED' });
     expect((await as(owner).post(`/rooms/${room.id}/close`)).status).toBe(204);
     const log = await as(owner).get<{ items: { action: string }[] }>(`/rooms/${room.id}/moderation-log`);
     expect(log.body.items.map((e) => e.action)).toEqual(['close-room', 'ban']);
