@@ -116,9 +116,9 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
   // uWS hands a request without a WebSocket handshake on to the next route: say what is expected.
   app.any(WS_PATH, (res) => {
     res.cork(() => {
-      res.writeStatus('426 Upgrade Required').writeHeader('Upgrade', 'websocket').writeHeader('Connection', 'Upgrade');
-      res.writeHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify({ error: { code: ErrorCode.UpgradeRequired, message: 'this URL takes a WebSocket upgrade (see docs/realtime-protocol.md)' } }));
+      res.writeStatus('426 Upgrade Required').writeHeader('Upgrade', 'websocket').writeHeader('Content-Type', 'application/json');
+      // Closes the connection: a client that sent plain HTTP here has nothing else to ask this port.
+      res.end(JSON.stringify({ error: { code: ErrorCode.UpgradeRequired, message: 'this URL takes a WebSocket upgrade (see docs/realtime-protocol.md)' } }), true);
     });
   });
 
