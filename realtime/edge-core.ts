@@ -91,6 +91,8 @@ export interface SocketState {
   bucket: RateBucket;
   /** Refusals this socket may still collect before it is closed as a flooder. */
   strikes: RateBucket;
+  /** Whether it is counted against its user's and address's socket caps (until it closes). */
+  counted: boolean;
   /** Each socket's commands are handled one at a time, in order. */
   queue: Promise<void>;
   open: boolean;
@@ -158,7 +160,6 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
   // Sockets admitted (opening or open) per user and per address on this process.
   const socketsByUser = new Map<string, number>();
   const socketsByIp = new Map<string, number>();
-  const counted = new WeakSet<SocketState>();
 
   /** Every close the edge decides goes through here, so the metrics see it. */
   function closeSocket(ws: S, code: number, reason: string): void {
@@ -327,6 +328,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       strikes: new RateBucket(1, settings.floodRefusals ?? 20, Date.now()),
       queue: Promise.resolve(),
       open: true,
+      counted: false,
     };
     countSocket(admitted, +1);
     return { ok: true, state: admitted };
@@ -371,8 +373,9 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
   }
 
   function countSocket(socket: SocketState, delta: 1 | -1): void {
-    if (delta === 1) counted.add(socket);
-    else if (!counted.delete(socket)) return; // already released
+    // uWS keeps a copy of the state it was given, so the flag travels with the object, not its identity.
+    if (socket.counted === (delta === 1)) return; // already counted, or already released
+    socket.counted = delta === 1;
     for (const [map, key] of [
       [socketsByUser, socket.userId],
       [socketsByIp, socket.ip],

@@ -150,5 +150,6 @@ function reject(res: uws.HttpResponse, code: ErrorCode, message: string, retryAf
   if (status === 429 || status === 503) res.writeHeader('Retry-After', String(Math.max(1, retryAfterSeconds ?? (status === 503 ? 5 : 1))));
   res
     .writeHeader('Content-Type', 'application/json')
-    .end(JSON.stringify({ error: retryAfterSeconds === undefined ? { code, message } : { code, message, details: { retryAfterSeconds } } }));
+    // A refused upgrade ends the connection: the client retries (if at all) on a new one.
+    .end(JSON.stringify({ error: retryAfterSeconds === undefined ? { code, message } : { code, message, details: { retryAfterSeconds } } }), true);
 }

@@ -238,7 +238,8 @@ describe('socket tickets for browsers', () => {
     const user = await createUser(stack);
     const refused = TestSocket.connect(edge.url, { token: user.token, query: true, origin });
     await expect(refused).rejects.toEqual(new UpgradeRejected(401));
-    const body = JSON.parse((await refused.catch((err: UpgradeRejected) => err)).body) as { error: { code: string; message: string } };
+    const rejection = (await refused.catch((err: unknown) => err)) as UpgradeRejected;
+    const body = JSON.parse(rejection.body) as { error: { code: string; message: string } };
     expect(body.error).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringContaining('ticket') });
     // A native app (no Origin) may still use it.
     const native = await TestSocket.connect(edge.url, { token: user.token, query: true });
