@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { roomPasswordChecks } from '../../platform/crypto/room-passwords';
+import { hashRoomPassword, PasswordCheckBusy, roomPasswordChecks, verifyRoomPassword } from '../../platform/crypto/room-passwords';
 import { startApi, startEdge } from '../support/app-harness';
 import { connectRealStack, type RealStack } from '../support/real-stack';
 import { createRoom, createUser, type TestUser } from '../support/rooms';
@@ -112,6 +112,18 @@ describe('room password attempts', () => {
     await expect(edge.rooms.admit(user.userId, room.id, 'wrong', { ip })).rejects.toMatchObject({ code: 'RATE_LIMITED' });
     // Another address is unaffected.
     await expect(edge.rooms.admit(user.userId, room.id, 'wrong', { ip: freshAddress() })).rejects.toMatchObject({ code: 'ROOM_PASSWORD_WRONG' });
+  });
+});
+
+describe('password checks in one process', () => {
+  it('run at most 2 at a time with 32 waiting; more at once are refused without hashing', async () => {
+    const hash = await hashRoomPassword('right-one');
+    const before = roomPasswordChecks.derived;
+    const results = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => verifyRoomPassword(hash, i === 0 ? 'right-one' : `wrong-${i}`)));
+    const busy = results.filter((r) => r.status === 'rejected' && r.reason instanceof PasswordCheckBusy);
+    expect(busy).toHaveLength(40 - 2 - 32);
+    expect(results[0]).toEqual({ status: 'fulfilled', value: true });
+    expect(roomPasswordChecks.derived - before).toBe(34);
   });
 });
 
