@@ -302,12 +302,13 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     const authenticated = await authenticate(request);
     if (!authenticated.ok) return authenticated;
     const { claims } = authenticated;
-    const deviceId = request.deviceId ?? authenticated.deviceId;
+    // A browser's device id comes with its ticket (it can't set X-Device-Id on a socket).
+    request = { ...request, deviceId: request.deviceId ?? authenticated.deviceId };
     const [banned, revoked] = await Promise.all([
       deps.bans.firstBanned([
         ['user', claims.userId],
         ['ip', request.ip],
-        ['device', deviceId],
+        ['device', request.deviceId],
       ]),
       deps.revokedSessions.isRevoked(claims.sessionId),
     ]);
@@ -322,7 +323,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       connectionId: randomUUID(),
       expiresAt: claims.expiresAt,
       ip: request.ip,
-      deviceId,
+      deviceId: request.deviceId,
       rooms: new Set(),
       bucket: new RateBucket(settings.messagesPerSecond ?? 10, settings.messageBurst ?? 20, Date.now()),
       strikes: new RateBucket(1, settings.floodRefusals ?? 20, Date.now()),
@@ -556,13 +557,16 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     try {
       await subscriptions.get(feed);
       if (!stillJoining()) return;
+      if (rejoined) metrics.resumes.inc({ recovered: 'false' });
       if (command.type === 'resume' && !rejoined) {
         const missed = await connections.readEvents(roomId, command.lastSeq, command.epoch);
         if (!stillJoining()) return;
         const bytes = missed.events.reduce((sum, e) => sum + e.length, 0);
         const sendable = missed.recovered && bytes <= softBackpressure / 2;
         metrics.resumes.inc({ recovered: String(sendable) });
-        if (sendable) {
+        // Removed since connecting (the live event also reaches this socket's feed): no replay.
+        if (sendable && (await connections.isMember(roomId, data.userId))) {
+          if (!stillJoining()) return;
           send(ws, { type: 'resumed', ...ref(command), room: roomId, fromSeq: command.lastSeq, toSeq: missed.seq, missed: missed.events.length });
           for (const event of missed.events) server.send(ws, event);
           await feed.attach(ws, missed.seq, command.epoch);
