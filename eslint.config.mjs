@@ -26,6 +26,22 @@ const sandboxRestrictions = {
   ],
 };
 
+// The realtime edge goes through services/ (the same use cases as the API), never the stores.
+const realtimeRestrictions = {
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    {
+      patterns: [
+        {
+          group: ['**/db', '**/db/**'],
+          allowTypeImports: true,
+          message: 'The realtime edge reaches PostgreSQL and live state through services/, not db/.',
+        },
+      ],
+    },
+  ],
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'test-results/**', '.data/**', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
@@ -43,6 +59,7 @@ export default tseslint.config(
     },
   },
   { files: ['workflows/**/*.ts', 'domain/**/*.ts'], rules: sandboxRestrictions },
+  { files: ['realtime/**/*.ts'], rules: realtimeRestrictions },
   { files: ['scripts/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'], rules: { 'no-console': 'off' } },
   { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off' } },
 );

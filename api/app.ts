@@ -28,6 +28,8 @@ import { meRoutes } from './me/routes';
 import { roomRoutes } from './rooms/routes';
 import { createRoomService } from '../services/rooms';
 import { relationRoutes } from './relations/routes';
+import { realtimeRoutes } from './realtime/routes';
+import { SocketTickets } from '../platform/auth/socket-tickets';
 import { dailyRewardRoutes } from './daily-reward/routes';
 import { healthRoutes } from './health/routes';
 import { requireAccessToken } from './http/auth';
@@ -148,6 +150,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(identityRoutes({ tokens: socialTokens, identities, metrics }).routes());
   userRoutes.use(roomRoutes({ rooms: createRoomService(deps).rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
+  userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());

@@ -45,6 +45,24 @@ const schema = z
     REALTIME_MESSAGES_PER_SECOND: z.coerce.number().int().min(1).default(10),
     REALTIME_MESSAGE_BURST: z.coerce.number().int().min(1).default(20),
     REALTIME_SESSION_CHECK_SECONDS: z.coerce.number().int().min(1).default(30),
+    /** Proxies in front of the edge whose X-Forwarded-For may be trusted; unset: API_TRUSTED_PROXIES. */
+    REALTIME_TRUSTED_PROXIES: z.coerce.number().int().min(0).optional(),
+    /** Lifetime of a single-use socket ticket (POST /v1/realtime/tickets). */
+    REALTIME_TICKET_TTL_SECONDS: z.coerce.number().int().min(5).max(300).default(30),
+    /** Open sockets per user and per client address on one edge process. */
+    REALTIME_MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).default(5),
+    REALTIME_MAX_SOCKETS_PER_IP: z.coerce.number().int().min(1).default(50),
+    /** Socket upgrades per client address per minute, across every edge. */
+    REALTIME_UPGRADES_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+    /** Refusals a socket may collect (refilled one per second) before it is closed with 1008. */
+    REALTIME_FLOOD_REFUSALS: z.coerce.number().int().min(1).default(20),
+    /** Room password attempts per 10 minutes: per user and room, per room, per client address. */
+    ROOM_PASSWORD_ATTEMPTS_PER_USER_ROOM: z.coerce.number().int().min(1).default(5),
+    ROOM_PASSWORD_ATTEMPTS_PER_ROOM: z.coerce.number().int().min(1).default(20),
+    ROOM_PASSWORD_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(30),
+    /** Rooms a user may create, and reports a user may file, per hour. */
+    ROOM_CREATES_PER_USER_PER_HOUR: z.coerce.number().int().min(1).default(5),
+    ROOM_REPORTS_PER_USER_PER_HOUR: z.coerce.number().int().min(1).default(20),
 
     /** Rooms: see db/live/room-live-state.ts for what each governs. */
     ROOM_EVENT_RETENTION: z.coerce.number().int().min(100).default(5000),

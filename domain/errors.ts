@@ -69,6 +69,8 @@ export const ErrorCode = {
   UserBlocked: 'USER_BLOCKED',
   CannotTargetSelfUser: 'CANNOT_TARGET_SELF_USER',
   OriginNotAllowed: 'ORIGIN_NOT_ALLOWED',
+  UpgradeRequired: 'UPGRADE_REQUIRED',
+  TooManyConnections: 'TOO_MANY_CONNECTIONS',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
 import type { Redis } from 'ioredis';
-import { roomChannel, type RoomLiveState } from '../db/live/room-live-state';
 import { AppError, ErrorCode } from '../domain/errors';
 import { userChannel } from '../domain/events';
 import { AccessTokenError, type AccessTokens } from '../platform/auth/access-tokens';
 import type { BanList } from '../platform/auth/ban-list';
 import type { RevokedSessions } from '../platform/auth/revoked-sessions';
+import type { SocketTickets } from '../platform/auth/socket-tickets';
+import type { WindowLimiter } from '../platform/rate-limits/window-limiter';
+import type { RoomConnections } from '../services/rooms/connections';
 import type { Logger } from '../platform/logging';
 import { createRealtimeMetrics } from '../platform/metrics';
 import type { RoomService } from '../services/rooms/room-service';
@@ -30,6 +32,15 @@ export interface EdgeSettings {
   sessionCheckMs?: number;
   /** How often this edge sweeps ghost members and empty rooms (any edge may; it's idempotent). */
   sweepMs?: number;
+  /** Proxies in front of the edge whose X-Forwarded-For is trusted (read by the server). */
+  trustedProxies?: number;
+  /** Open sockets per user and per client address on this process; unset: no cap. */
+  maxSocketsPerUser?: number;
+  maxSocketsPerIp?: number;
+  /** Upgrades per client address per minute, across edges (needs `limiter`); unset: no limit. */
+  upgradesPerIpPerMinute?: number;
+  /** Refusals a socket may collect, refilled at one a second, before it is closed with 1008. */
+  floodRefusals?: number;
 }
 
 /** The edge's settings from the process config (the production edge and the benchmark's baseline). */
@@ -42,6 +53,11 @@ export function edgeSettingsFromConfig(config: Config): EdgeSettings {
     messagesPerSecond: config.REALTIME_MESSAGES_PER_SECOND,
     messageBurst: config.REALTIME_MESSAGE_BURST,
     sessionCheckMs: config.REALTIME_SESSION_CHECK_SECONDS * 1000,
+    trustedProxies: config.REALTIME_TRUSTED_PROXIES ?? config.API_TRUSTED_PROXIES,
+    maxSocketsPerUser: config.REALTIME_MAX_SOCKETS_PER_USER,
+    maxSocketsPerIp: config.REALTIME_MAX_SOCKETS_PER_IP,
+    upgradesPerIpPerMinute: config.REALTIME_UPGRADES_PER_IP_PER_MINUTE,
+    floodRefusals: config.REALTIME_FLOOD_REFUSALS,
   };
 }
 
@@ -53,7 +69,12 @@ export interface EdgeDeps {
   bans: BanList;
   revokedSessions: RevokedSessions;
   rooms: RoomService;
-  live: RoomLiveState;
+  /** The room connections this edge holds (leases, catch-up reads). */
+  connections: RoomConnections;
+  /** Single-use socket tickets (`?ticket=`) for browsers; absent: tickets are refused. */
+  tickets?: SocketTickets;
+  /** Shared counters for the upgrade rate per address; absent: no upgrade rate limit. */
+  limiter?: WindowLimiter;
   logger: Logger;
 }
 
@@ -68,6 +89,10 @@ export interface SocketState {
   /** Rooms this socket is in, or joining. */
   rooms: Set<string>;
   bucket: RateBucket;
+  /** Refusals this socket may still collect before it is closed as a flooder. */
+  strikes: RateBucket;
+  /** Whether it is counted against its user's and address's socket caps (until it closes). */
+  counted: boolean;
   /** Each socket's commands are handled one at a time, in order. */
   queue: Promise<void>;
   open: boolean;
@@ -91,14 +116,18 @@ export interface UpgradeRequest {
   origin: string;
   authorization: string;
   queryToken: string;
+  /** A single-use ticket from POST /v1/realtime/tickets (`?ticket=`). */
+  ticket: string;
   ip: string;
   deviceId: string | undefined;
 }
 
-export type Admission = { ok: true; state: SocketState } | { ok: false; code: ErrorCode; message: string };
+export type Admission = { ok: true; state: SocketState } | { ok: false; code: ErrorCode; message: string; retryAfterSeconds?: number };
 
 export interface EdgeCore<S> {
   admit(request: UpgradeRequest): Promise<Admission>;
+  /** An admitted upgrade that never opened (the client went away first): frees its place. */
+  abandoned(state: SocketState): void;
   opened(ws: S): void;
   received(ws: S, message: ArrayBuffer | Buffer, isBinary: boolean): void;
   closed(ws: S): void;
@@ -119,7 +148,7 @@ const RESUME_REASON = 'too slow: reconnect and resume';
  * each event once to every edge process; the server fans it out to its sockets.
  */
 export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server: SocketServer<S>): EdgeCore<S> {
-  const { logger, live, rooms } = deps;
+  const { logger, connections, rooms } = deps;
   const sockets = new Set<S>();
   const allowedOrigins = new Set(settings.allowedOrigins);
   const maxRooms = settings.maxRoomsPerSocket ?? 3;
@@ -128,6 +157,9 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
   const subscriptions = new Map<RoomFeed<S>, Promise<void>>();
   const metrics = createRealtimeMetrics({ connections: () => sockets.size, rooms: () => feeds.size });
   const state = (ws: S) => server.state(ws);
+  // Sockets admitted (opening or open) per user and per address on this process.
+  const socketsByUser = new Map<string, number>();
+  const socketsByIp = new Map<string, number>();
 
   /** Every close the edge decides goes through here, so the metrics see it. */
   function closeSocket(ws: S, code: number, reason: string): void {
@@ -203,15 +235,15 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     if (feed) return feed;
     const created = new RoomFeed<S>(
       roomId,
-      roomChannel(roomId),
+      connections.channel(roomId),
       feedTransport,
-      (id, after, epoch) => live.readEvents(id, after, epoch),
+      (id, after, epoch) => connections.readEvents(id, after, epoch),
       (err) => logger.warn({ err, roomId }, 'room feed could not repair a gap'),
       (event, type) => onRoomEvent(roomId, event, type),
       { maxCatchUpBytes: softBackpressure / 2 },
     );
     feeds.set(roomId, created);
-    const subscribed = channels.retain(roomChannel(roomId));
+    const subscribed = channels.retain(connections.channel(roomId));
     subscriptions.set(created, subscribed);
     subscribed.catch(() => {
       if (feeds.get(roomId) === created) feeds.delete(roomId);
@@ -228,7 +260,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     const subscribed = subscriptions.get(feed);
     subscriptions.delete(feed);
     subscribed?.then(
-      () => channels.release(roomChannel(roomId)),
+      () => channels.release(connections.channel(roomId)),
       () => undefined, // never subscribed: nothing to release
     ).catch((err: unknown) => logger.warn({ err }, 'could not release a room channel'));
   }
@@ -243,7 +275,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       const data = state(ws);
       if (userId !== null && data.userId !== userId) continue;
       leaveLocally(ws, roomId);
-      live.dropConnection(roomId, data.userId, data.connectionId).catch((err: unknown) => logger.warn({ err }, 'could not drop a connection lease'));
+      connections.drop(roomId, data.userId, data.connectionId).catch((err: unknown) => logger.warn({ err }, 'could not drop a connection lease'));
     }
   }
 
@@ -258,15 +290,20 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     if (request.origin && !allowedOrigins.has(request.origin)) {
       return { ok: false, code: ErrorCode.OriginNotAllowed, message: 'this origin may not open a socket' };
     }
-    const bearer = /^Bearer (.+)$/.exec(request.authorization)?.[1] ?? request.queryToken;
-    if (!bearer) return { ok: false, code: ErrorCode.Unauthenticated, message: 'an access token is required' };
-    let claims;
-    try {
-      claims = await deps.tokens.verify(bearer);
-    } catch (err) {
-      const reason = err instanceof AccessTokenError ? err.message : 'access token invalid';
-      return { ok: false, code: ErrorCode.Unauthenticated, message: reason };
+    // Cheap refusals first: a flood of upgrades from one address costs a counter, not a token check.
+    const full = capReached(request.ip, null);
+    if (full) return full;
+    if (settings.upgradesPerIpPerMinute !== undefined && deps.limiter) {
+      const decision = await deps.limiter.take([{ key: `ws-upgrade:ip:${request.ip}`, max: settings.upgradesPerIpPerMinute, windowMs: 60_000 }]);
+      if (!decision.allowed) {
+        return { ok: false, code: ErrorCode.RateLimited, message: 'too many connections opened: slow down', retryAfterSeconds: Math.ceil(decision.retryAfterMs / 1000) };
+      }
     }
+    const authenticated = await authenticate(request);
+    if (!authenticated.ok) return authenticated;
+    const { claims } = authenticated;
+    // A browser's device id comes with its ticket (it can't set X-Device-Id on a socket).
+    request = { ...request, deviceId: request.deviceId ?? authenticated.deviceId };
     const [banned, revoked] = await Promise.all([
       deps.bans.firstBanned([
         ['user', claims.userId],
@@ -277,21 +314,77 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     ]);
     if (banned) return { ok: false, code: ErrorCode.AccountBanned, message: 'access is suspended' };
     if (revoked) return { ok: false, code: ErrorCode.SessionRevoked, message: 'this session was signed out' };
-    return {
-      ok: true,
-      state: {
-        userId: claims.userId,
-        sessionId: claims.sessionId,
-        connectionId: randomUUID(),
-        expiresAt: claims.expiresAt,
-        ip: request.ip,
-        deviceId: request.deviceId,
-        rooms: new Set(),
-        bucket: new RateBucket(settings.messagesPerSecond ?? 10, settings.messageBurst ?? 20, Date.now()),
-        queue: Promise.resolve(),
-        open: true,
-      },
+    // Checked again now, with nothing awaited before counting, so racing upgrades can't all pass.
+    const stillFull = capReached(request.ip, claims.userId);
+    if (stillFull) return stillFull;
+    const admitted: SocketState = {
+      userId: claims.userId,
+      sessionId: claims.sessionId,
+      connectionId: randomUUID(),
+      expiresAt: claims.expiresAt,
+      ip: request.ip,
+      deviceId: request.deviceId,
+      rooms: new Set(),
+      bucket: new RateBucket(settings.messagesPerSecond ?? 10, settings.messageBurst ?? 20, Date.now()),
+      strikes: new RateBucket(1, settings.floodRefusals ?? 20, Date.now()),
+      queue: Promise.resolve(),
+      open: true,
+      counted: false,
     };
+    countSocket(admitted, +1);
+    return { ok: true, state: admitted };
+  }
+
+  type Authenticated = { ok: true; claims: { userId: string; sessionId: string; expiresAt: number }; deviceId?: string } | Extract<Admission, { ok: false }>;
+
+  /**
+   * Who is connecting: a single-use ticket (browsers), the Authorization header (native apps),
+   * or, for native apps only, `?access_token=`. A page (it sends an Origin) may not put its
+   * access token in the URL, where proxy logs and browser history would keep it.
+   */
+  async function authenticate(request: UpgradeRequest): Promise<Authenticated> {
+    if (request.ticket) {
+      const ticket = deps.tickets ? await deps.tickets.redeem(request.ticket) : null;
+      if (!ticket) return { ok: false, code: ErrorCode.Unauthenticated, message: 'the ticket is unknown, expired or already used' };
+      return { ok: true, claims: ticket, deviceId: ticket.deviceId };
+    }
+    const header = /^Bearer (.+)$/.exec(request.authorization)?.[1];
+    if (!header && request.queryToken && request.origin) {
+      return { ok: false, code: ErrorCode.Unauthenticated, message: 'a browser opens its socket with ?ticket= (POST /v1/realtime/tickets), not an access token in the URL' };
+    }
+    const bearer = header ?? request.queryToken;
+    if (!bearer) return { ok: false, code: ErrorCode.Unauthenticated, message: 'an access token is required' };
+    try {
+      return { ok: true, claims: await deps.tokens.verify(bearer) };
+    } catch (err) {
+      const reason = err instanceof AccessTokenError ? err.message : 'access token invalid';
+      return { ok: false, code: ErrorCode.Unauthenticated, message: reason };
+    }
+  }
+
+  /** A refusal if this address (or user) already holds as many sockets as allowed here. */
+  function capReached(ip: string, userId: string | null): Extract<Admission, { ok: false }> | null {
+    if (settings.maxSocketsPerIp !== undefined && (socketsByIp.get(ip) ?? 0) >= settings.maxSocketsPerIp) {
+      return { ok: false, code: ErrorCode.TooManyConnections, message: `at most ${settings.maxSocketsPerIp} sockets from one address`, retryAfterSeconds: 10 };
+    }
+    if (userId !== null && settings.maxSocketsPerUser !== undefined && (socketsByUser.get(userId) ?? 0) >= settings.maxSocketsPerUser) {
+      return { ok: false, code: ErrorCode.TooManyConnections, message: `at most ${settings.maxSocketsPerUser} sockets per account: close one first`, retryAfterSeconds: 10 };
+    }
+    return null;
+  }
+
+  function countSocket(socket: SocketState, delta: 1 | -1): void {
+    // uWS keeps a copy of the state it was given, so the flag travels with the object, not its identity.
+    if (socket.counted === (delta === 1)) return; // already counted, or already released
+    socket.counted = delta === 1;
+    for (const [map, key] of [
+      [socketsByUser, socket.userId],
+      [socketsByIp, socket.ip],
+    ] as const) {
+      const n = (map.get(key) ?? 0) + delta;
+      if (n > 0) map.set(key, n);
+      else map.delete(key);
+    }
   }
 
   function opened(ws: S): void {
@@ -315,31 +408,33 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       closeSocket(ws, CloseCode.UnsupportedData, 'text frames only');
       return;
     }
+    const data = state(ws);
+    const now = Date.now();
+    // uWS caps frames at twice this, so reading the ref from an oversized one stays cheap.
+    const text = (Buffer.isBuffer(message) ? message : Buffer.from(message)).toString('utf8');
     if (message.byteLength > settings.maxMessageBytes) {
+      send(ws, { type: 'error', ...lenientRef(text), code: ErrorCode.PayloadTooLarge, message: `messages are at most ${settings.maxMessageBytes} bytes` });
       closeSocket(ws, CloseCode.MessageTooBig, 'message too big');
       return;
     }
-    const data = state(ws);
-    if (!data.bucket.take(Date.now())) {
-      if (data.bucket.refusedInARow > 50) closeSocket(ws, CloseCode.PolicyViolation, 'too many messages');
-      else send(ws, { type: 'error', code: 'RATE_LIMITED', message: 'too many messages: slow down' });
+    if (!data.bucket.take(now)) {
+      refuse(ws, now, { type: 'error', ...lenientRef(text), code: ErrorCode.RateLimited, message: 'too many messages: slow down', retryAfterMs: data.bucket.msUntilNext(now) });
       return;
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse((Buffer.isBuffer(message) ? message : Buffer.from(message)).toString('utf8'));
+      parsed = JSON.parse(text);
     } catch {
-      send(ws, { type: 'error', code: 'BAD_MESSAGE', message: 'messages are JSON objects' });
+      refuse(ws, now, { type: 'error', ...lenientRef(text), code: 'BAD_MESSAGE', message: 'messages are JSON objects' });
       return;
     }
     const result = clientMessage.safeParse(parsed);
     if (!result.success) {
       const type = (parsed as { type?: unknown } | null)?.type;
-      const ref = (parsed as { ref?: unknown } | null)?.ref;
       const known = ['ping', 'join', 'resume', 'leave', 'chat'].includes(String(type));
-      send(ws, {
+      refuse(ws, now, {
         type: 'error',
-        ...(typeof ref === 'string' ? { ref } : {}),
+        ...lenientRef(parsed),
         code: known ? 'VALIDATION_FAILED' : 'UNKNOWN_TYPE',
         message: known ? result.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ') : `unknown message type ${String(type)}`,
       });
@@ -349,9 +444,22 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     data.queue = data.queue.then(() => handle(ws, command).then(() => commandDone(command.type, null), (err: unknown) => commandFailed(ws, command, err)));
   }
 
+  /**
+   * Sends a refusal, and spends one of the socket's strikes: a client that keeps sending
+   * after being refused (a bug or a flood) runs out and is closed with 1008.
+   */
+  function refuse(ws: S, now: number, reply: Record<string, unknown>): void {
+    if (!state(ws).strikes.take(now)) {
+      closeSocket(ws, CloseCode.PolicyViolation, 'kept sending after refusals');
+      return;
+    }
+    send(ws, reply);
+  }
+
   function closed(ws: S): void {
     const data = state(ws);
     data.open = false;
+    countSocket(data, -1);
     sockets.delete(ws);
     channels.release(userChannel(data.userId)).catch((err: unknown) => {
       logger.warn({ err }, 'could not release a user channel');
@@ -359,7 +467,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     for (const roomId of [...data.rooms]) {
       leaveLocally(ws, roomId);
       // The member keeps their place (and seat) for the grace period: see RoomLiveState.
-      live.dropConnection(roomId, data.userId, data.connectionId).catch((err: unknown) => logger.warn({ err }, 'could not drop a connection lease'));
+      connections.drop(roomId, data.userId, data.connectionId).catch((err: unknown) => logger.warn({ err }, 'could not drop a connection lease'));
     }
   }
 
@@ -373,7 +481,15 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     commandDone(command.type, err instanceof AppError ? err.code : 'INTERNAL');
     if (!data.open) return;
     if (err instanceof AppError) {
-      send(ws, { type: 'error', ...ref(command), code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+      const retryAfterMs = (err.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+      send(ws, {
+        type: 'error',
+        ...ref(command),
+        code: err.code,
+        message: err.message,
+        ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}),
+        ...(err.details ? { details: err.details } : {}),
+      });
       return;
     }
     logger.error({ err, userId: data.userId, type: command.type }, 'socket command failed');
@@ -396,7 +512,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
         await rooms.leave(data.userId, command.room).catch((err: unknown) => {
           if (!(err instanceof AppError && err.code === 'NOT_IN_ROOM')) throw err;
         });
-        await live.dropConnection(command.room, data.userId, data.connectionId);
+        await connections.drop(command.room, data.userId, data.connectionId);
         send(ws, { type: 'left', ...ref(command), room: command.room, reason: 'left' });
         return;
       }
@@ -421,10 +537,13 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     const roomId = command.room;
     if (data.rooms.has(roomId)) leaveLocally(ws, roomId); // a re-join on the same socket starts over
     if (data.rooms.size >= maxRooms) throw new AppError('VALIDATION_FAILED', `a socket may be in at most ${maxRooms} rooms`);
-    const room = await rooms.admit(data.userId, roomId, command.password);
-    await rooms.connect(room, data.userId, data.connectionId);
+    const room = await rooms.admit(data.userId, roomId, command.password, { ip: data.ip });
+    // `joined` is decided atomically with the connection: true means this user was no longer a
+    // member (kicked, banned, their grace period ran out): a resume can't pick up where it left.
+    const { joined } = await rooms.connect(room, data.userId, data.connectionId);
+    const rejoined = command.type === 'resume' && joined;
     if (!data.open) {
-      await live.dropConnection(roomId, data.userId, data.connectionId);
+      await connections.drop(roomId, data.userId, data.connectionId);
       return;
     }
     const feed = feedFor(roomId);
@@ -438,13 +557,15 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     try {
       await subscriptions.get(feed);
       if (!stillJoining()) return;
-      if (command.type === 'resume') {
-        const missed = await live.readEvents(roomId, command.lastSeq, command.epoch);
+      if (rejoined) metrics.resumes.inc({ recovered: 'false' });
+      if (command.type === 'resume' && !rejoined) {
+        const missed = await connections.readEvents(roomId, command.lastSeq, command.epoch);
         if (!stillJoining()) return;
         const bytes = missed.events.reduce((sum, e) => sum + e.length, 0);
         const sendable = missed.recovered && bytes <= softBackpressure / 2;
         metrics.resumes.inc({ recovered: String(sendable) });
-        if (sendable && (await live.isMember(roomId, data.userId))) {
+        // Removed since connecting (the live event also reaches this socket's feed): no replay.
+        if (sendable && (await connections.isMember(roomId, data.userId))) {
           if (!stillJoining()) return;
           send(ws, { type: 'resumed', ...ref(command), room: roomId, fromSeq: command.lastSeq, toSeq: missed.seq, missed: missed.events.length });
           for (const event of missed.events) server.send(ws, event);
@@ -463,13 +584,14 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
         seq: snapshot.seq,
         epoch: snapshot.epoch,
         recovered: command.type === 'resume' ? false : undefined,
+        ...(rejoined ? { rejoined: true } : {}),
         data: snapshot,
       });
       await feed.attach(ws, snapshot.seq, snapshot.epoch);
     } catch (err) {
       if (data.rooms.has(roomId)) {
         leaveLocally(ws, roomId);
-        await live.dropConnection(roomId, data.userId, data.connectionId).catch(() => undefined);
+        await connections.drop(roomId, data.userId, data.connectionId).catch(() => undefined);
       }
       throw err;
     }
@@ -528,7 +650,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
 
   // Leases prove this edge still holds its room connections; if it dies, they run out. A lease
   // found gone was swept (this edge stalled) or its member was removed on another edge.
-  every(Math.max(1_000, Math.floor(live.settings.leaseMs / 3)), async () => {
+  every(Math.max(1_000, Math.floor(connections.leaseMs / 3)), async () => {
     const leases: string[] = [];
     const byLease = new Map<string, [S, string]>();
     for (const ws of sockets) {
@@ -539,7 +661,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
         byLease.set(lease, [ws, roomId]);
       }
     }
-    for (const lost of await live.renewLeases(leases)) {
+    for (const lost of await connections.renew(leases)) {
       const [ws, roomId] = byLease.get(lost)!;
       if (!state(ws).open || !state(ws).rooms.has(roomId)) continue;
       leaveLocally(ws, roomId);
@@ -554,6 +676,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
 
   return {
     admit,
+    abandoned: (socket) => countSocket(socket, -1),
     opened,
     received,
     closed,
@@ -570,4 +693,26 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
 
 function ref(command: { ref?: string }): { ref?: string } {
   return command.ref === undefined ? {} : { ref: command.ref };
+}
+
+const MAX_REF_LENGTH = 64;
+const REF_IN_TEXT = /"ref"\s*:\s*"([^"\\]{1,64})"/;
+
+/**
+ * The `ref` of a frame the edge refuses before (or without) validating it, so the client can
+ * match the error to its command: from the parsed object, else found in the raw text. Only a
+ * short string is echoed back.
+ */
+function lenientRef(frame: unknown): { ref?: string } {
+  let found: unknown;
+  if (typeof frame === 'string') {
+    try {
+      found = (JSON.parse(frame) as { ref?: unknown } | null)?.ref;
+    } catch {
+      found = REF_IN_TEXT.exec(frame)?.[1];
+    }
+  } else if (frame !== null && typeof frame === 'object') {
+    found = (frame as { ref?: unknown }).ref;
+  }
+  return typeof found === 'string' && found.length <= MAX_REF_LENGTH ? { ref: found } : {};
 }

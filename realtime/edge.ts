@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { ErrorCode } from '../domain/errors';
 import { httpStatusFor } from '../platform/http/error-status';
 import { createEdgeCore, type EdgeDeps, type EdgeSettings, type SocketState } from './edge-core';
+import { clientAddress } from './client-address';
 import { assertNativeUws, uws } from './uws';
 
 export type { EdgeDeps, EdgeSettings } from './edge-core';
@@ -75,11 +76,13 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
 
     upgrade: (res, req, context) => {
       // Everything needed from req must be read now: it is gone after the first await.
+      const query = new URLSearchParams(req.getQuery() ?? '');
       const request = {
         origin: req.getHeader('origin'),
         authorization: req.getHeader('authorization'),
-        queryToken: new URLSearchParams(req.getQuery() ?? '').get('access_token') ?? '',
-        ip: Buffer.from(res.getRemoteAddressAsText()).toString(),
+        queryToken: query.get('access_token') ?? '',
+        ticket: query.get('ticket') ?? '',
+        ip: clientAddress(Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for'), settings.trustedProxies ?? 0),
         deviceId: req.getHeader('x-device-id') || undefined,
       };
       const key = req.getHeader('sec-websocket-key');
@@ -91,10 +94,13 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
       });
       core.admit(request).then(
         (admission) => {
-          if (aborted) return;
+          if (aborted) {
+            if (admission.ok) core.abandoned(admission.state);
+            return;
+          }
           res.cork(() => {
             if (admission.ok) res.upgrade<SocketState>(admission.state, key, protocol, extensions, context);
-            else reject(res, admission.code, admission.message);
+            else reject(res, admission.code, admission.message, admission.retryAfterSeconds);
           });
         },
         () => {
@@ -105,6 +111,15 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
     open: (ws) => core.opened(ws),
     message: (ws, message, isBinary) => core.received(ws, message, isBinary),
     close: (ws) => core.closed(ws),
+  });
+
+  // uWS hands a request without a WebSocket handshake on to the next route: say what is expected.
+  app.any(WS_PATH, (res) => {
+    res.cork(() => {
+      res.writeStatus('426 Upgrade Required').writeHeader('Upgrade', 'websocket').writeHeader('Content-Type', 'application/json');
+      // Closes the connection: a client that sent plain HTTP here has nothing else to ask this port.
+      res.end(JSON.stringify({ error: { code: ErrorCode.UpgradeRequired, message: 'this URL takes a WebSocket upgrade (see docs/realtime-protocol.md)' } }), true);
+    });
   });
 
   return {
@@ -128,10 +143,13 @@ export function createRealtimeEdge(settings: EdgeSettings, deps: EdgeDeps): Real
   };
 }
 
-function reject(res: uws.HttpResponse, code: ErrorCode, message: string): void {
+function reject(res: uws.HttpResponse, code: ErrorCode, message: string, retryAfterSeconds?: number): void {
   const status = httpStatusFor(code);
+  res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`.trim());
+  // Every 429 (and 503) says when to come back.
+  if (status === 429 || status === 503) res.writeHeader('Retry-After', String(Math.max(1, retryAfterSeconds ?? (status === 503 ? 5 : 1))));
   res
-    .writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`.trim())
     .writeHeader('Content-Type', 'application/json')
-    .end(JSON.stringify({ error: { code, message } }));
+    // A refused upgrade ends the connection: the client retries (if at all) on a new one.
+    .end(JSON.stringify({ error: retryAfterSeconds === undefined ? { code, message } : { code, message, details: { retryAfterSeconds } } }), true);
 }

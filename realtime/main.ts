@@ -1,30 +1,32 @@
 import 'reflect-metadata';
 import { loadConfig } from '../config';
-import { createDataSource } from '../db/data-source';
 import { accessTokensFromConfig } from '../platform/auth/access-tokens';
 import { BanList } from '../platform/auth/ban-list';
 import { RevokedSessions } from '../platform/auth/revoked-sessions';
+import { SocketTickets } from '../platform/auth/socket-tickets';
+import { WindowLimiter } from '../platform/rate-limits/window-limiter';
 import { stopOnSignals } from '../platform/lifecycle';
 import { createLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
-import { createRoomService } from '../services/rooms';
+import { openRoomServices } from '../services/rooms';
 import { createRealtimeEdge } from './edge';
 import { edgeSettingsFromConfig } from './edge-core';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ name: 'realtime', level: config.LOG_LEVEL });
-  // The edge writes chat to PostgreSQL itself: a small pool is plenty.
-  const dataSource = await createDataSource({ url: config.DATABASE_URL, poolSize: 5, applicationName: 'aura-realtime' }).initialize();
   const redis = createRedis(config.REDIS_URL, { name: 'aura-realtime' });
-  const { rooms, live } = createRoomService({ config, dataSource, redis });
+  // The edge writes chat to PostgreSQL itself: a small pool is plenty.
+  const { rooms, connections, close: closeRooms } = await openRoomServices({ config, redis, poolSize: 5, applicationName: 'aura-realtime' });
   const edge = createRealtimeEdge(edgeSettingsFromConfig(config), {
     tokens: accessTokensFromConfig(config),
     subscriber: createRedis(config.REDIS_URL, { name: 'aura-realtime-sub' }),
     bans: new BanList(redis),
     revokedSessions: new RevokedSessions(redis),
     rooms,
-    live,
+    connections,
+    tickets: new SocketTickets(redis, config.REALTIME_TICKET_TTL_SECONDS),
+    limiter: new WindowLimiter(redis),
     logger,
   });
   const port = await edge.listen(config.REALTIME_HOST, config.REALTIME_PORT);
@@ -32,7 +34,7 @@ async function main(): Promise<void> {
   stopOnSignals(logger, async () => {
     await edge.close();
     redis.disconnect();
-    await dataSource.destroy();
+    await closeRooms();
   });
 }
 

@@ -2,8 +2,6 @@
 export class RateBucket {
   private tokens: number;
   private last: number;
-  /** Messages refused in a row; a client that ignores refusals gets disconnected. */
-  refusedInARow = 0;
 
   constructor(
     private readonly perSecond: number,
@@ -15,14 +13,20 @@ export class RateBucket {
   }
 
   take(now: number): boolean {
+    this.refill(now);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** How long until the next message would be let through. */
+  msUntilNext(now: number): number {
+    this.refill(now);
+    return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) / this.perSecond) * 1000);
+  }
+
+  private refill(now: number): void {
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
     this.last = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      this.refusedInARow = 0;
-      return true;
-    }
-    this.refusedInARow += 1;
-    return false;
   }
 }

@@ -291,6 +291,10 @@ async function startStack(): Promise<Stack> {
     PHONE_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
     ACCESS_TOKEN_TTL_SECONDS: '3600',
     REALTIME_HOST: '127.0.0.1',
+    // Every simulated phone connects from the one loopback address, and one owner makes the rooms.
+    REALTIME_MAX_SOCKETS_PER_IP: '1000000',
+    REALTIME_UPGRADES_PER_IP_PER_MINUTE: '1000000',
+    ROOM_CREATES_PER_USER_PER_HOUR: '1000000',
   };
   const config = loadConfig(childEnv);
   const dataSource = await createDataSource({ url: config.DATABASE_URL, poolSize: 4, applicationName: 'aura-bench' }).initialize();

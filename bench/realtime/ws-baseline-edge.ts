@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: 'realtime-ws-baseline', level: config.LOG_LEVEL });
   const dataSource = await createDataSource({ url: config.DATABASE_URL, poolSize: 5, applicationName: 'aura-realtime-ws' }).initialize();
   const redis = createRedis(config.REDIS_URL, { name: 'aura-realtime-ws' });
-  const { rooms, live } = createRoomService({ config, dataSource, redis });
+  const { rooms, connections } = createRoomService({ config, dataSource, redis });
   const settings = edgeSettingsFromConfig(config);
 
   const topics = new Map<string, Set<Socket>>();
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
       bans: new BanList(redis),
       revokedSessions: new RevokedSessions(redis),
       rooms,
-      live,
+      connections,
       logger,
     },
     {
@@ -98,12 +98,16 @@ async function main(): Promise<void> {
         origin: req.headers.origin ?? '',
         authorization: req.headers.authorization ?? '',
         queryToken: url.searchParams.get('access_token') ?? '',
+        ticket: url.searchParams.get('ticket') ?? '',
         ip: req.socket.remoteAddress ?? '',
         deviceId: (req.headers['x-device-id'] as string | undefined) || undefined,
       })
       .then(
         (admission) => {
-          if (aborted) return;
+          if (aborted) {
+            if (admission.ok) core.abandoned(admission.state);
+            return;
+          }
           if (!admission.ok) return reject(socket, `${httpStatusFor(admission.code)} ${STATUS_CODES[httpStatusFor(admission.code)]}`, admission.code, admission.message);
           wss.handleUpgrade(req, socket, head, (raw) => {
             const ws = Object.assign(raw, { state: admission.state, alive: true }) as Socket;

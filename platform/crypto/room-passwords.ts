@@ -31,7 +31,48 @@ export async function hashRoomPassword(plain: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
-/** False for a wrong password and for a hash this module can't read. */
+/**
+ * Each check costs ~16 MiB and ~50 ms of a libuv pool thread (4 by default, shared with DNS and
+ * file I/O). Callers rate-limit attempts before they get here; this bounds what is left per
+ * process: a few checks run at once, a short queue waits, and the rest are refused at once
+ * rather than pile up memory and latency.
+ */
+const MAX_CONCURRENT_CHECKS = 2;
+const MAX_QUEUED_CHECKS = 32;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/** Thrown when the per-process queue of password checks is full: try again in a moment. */
+export class PasswordCheckBusy extends Error {
+  constructor() {
+    super('too many room password checks in progress');
+  }
+}
+
+/** How many scrypt derivations this process has run for checks (for metrics and tests). */
+export const roomPasswordChecks = { derived: 0 };
+
+async function bounded<T>(task: () => Promise<T>): Promise<T> {
+  if (running >= MAX_CONCURRENT_CHECKS) {
+    if (waiting.length >= MAX_QUEUED_CHECKS) throw new PasswordCheckBusy();
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else {
+    running += 1;
+  }
+  try {
+    return await task();
+  } finally {
+    // Hand the slot straight to the next waiter, or free it.
+    const next = waiting.shift();
+    if (next) next();
+    else running -= 1;
+  }
+}
+
+/**
+ * False for a wrong password and for a hash this module can't read. Runs scrypt on the libuv
+ * pool (never scryptSync), at most MAX_CONCURRENT_CHECKS at once per process.
+ */
 export async function verifyRoomPassword(hash: string, plain: string): Promise<boolean> {
   const parts = hash.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
@@ -44,6 +85,9 @@ export async function verifyRoomPassword(hash: string, plain: string): Promise<b
     Number.isInteger(p) && p >= 1 && p <= MAX_P &&
     salt.length >= 8 && expected.length >= 16 && expected.length <= 64;
   if (!valid) return false;
-  const actual = await derive(plain, salt, expected.length, { N: n, r, p, maxmem: memoryFor(n, r, p) });
-  return timingSafeEqual(actual, expected);
+  return bounded(async () => {
+    roomPasswordChecks.derived += 1;
+    const actual = await derive(plain, salt, expected.length, { N: n, r, p, maxmem: memoryFor(n, r, p) });
+    return timingSafeEqual(actual, expected);
+  });
 }

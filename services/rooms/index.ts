@@ -6,7 +6,13 @@ import { ChatArchive } from '../../db/repositories/room-messages';
 import { ModerationLog, Reports } from '../../db/repositories/room-moderation';
 import { RoomDirectory } from '../../db/repositories/rooms';
 import { Relations } from '../../db/repositories/relations';
+import { createDataSource } from '../../db/data-source';
+import { WindowLimiter } from '../../platform/rate-limits/window-limiter';
+import { RoomConnections } from './connections';
+import { RoomLimits, roomLimitsFromConfig } from './limits';
 import { RoomService, type RoomPolicy } from './room-service';
+
+export { RoomConnections } from './connections';
 
 export function liveStateSettingsFromConfig(config: Config): LiveStateSettings {
   return {
@@ -32,7 +38,11 @@ export function roomPolicyFromConfig(config: Config): RoomPolicy {
 }
 
 /** The room service over the real stores, as the API and the edge both build it. */
-export function createRoomService(deps: { config: Config; dataSource: DataSource; redis: Redis }): { rooms: RoomService; live: RoomLiveState } {
+export function createRoomService(deps: { config: Config; dataSource: DataSource; redis: Redis }): {
+  rooms: RoomService;
+  live: RoomLiveState;
+  connections: RoomConnections;
+} {
   const live = new RoomLiveState(deps.redis, liveStateSettingsFromConfig(deps.config));
   const rooms = new RoomService({
     rooms: new RoomDirectory(deps.dataSource),
@@ -42,6 +52,21 @@ export function createRoomService(deps: { config: Config; dataSource: DataSource
     relations: new Relations(deps.dataSource),
     live,
     policy: roomPolicyFromConfig(deps.config),
+    limits: new RoomLimits(new WindowLimiter(deps.redis), roomLimitsFromConfig(deps.config)),
   });
-  return { rooms, live };
+  return { rooms, live, connections: new RoomConnections(live) };
+}
+
+/**
+ * The room services for a process that keeps no other PostgreSQL work of its own (the realtime
+ * edge), with their own small pool; `close` ends it.
+ */
+export async function openRoomServices(deps: { config: Config; redis: Redis; poolSize: number; applicationName: string }): Promise<{
+  rooms: RoomService;
+  connections: RoomConnections;
+  close(): Promise<void>;
+}> {
+  const dataSource = await createDataSource({ url: deps.config.DATABASE_URL, poolSize: deps.poolSize, applicationName: deps.applicationName }).initialize();
+  const { rooms, connections } = createRoomService({ config: deps.config, dataSource, redis: deps.redis });
+  return { rooms, connections, close: () => dataSource.destroy() };
 }

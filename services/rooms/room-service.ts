@@ -8,6 +8,9 @@ import type { Relations } from '../../db/repositories/relations';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { CHAT_MAX_CHARS, CHAT_RECALL_WINDOW_MS, type RoomRole, type RoomView } from '../../domain/rooms/model';
 import { authorizeRoomAction, type ModerationAction } from '../../domain/rooms/permissions';
+import { PasswordCheckBusy } from '../../platform/crypto/room-passwords';
+import type { RoomLimits } from './limits';
+import { rateLimited } from './limits';
 import { asAppError, liveCall, refusalError } from './refusals';
 
 export interface RoomPolicy {
@@ -33,6 +36,8 @@ export interface RoomServiceDeps {
   relations: Relations;
   live: RoomLiveState;
   policy?: RoomPolicy;
+  /** Abuse limits (password attempts, creation, reports); none when absent. */
+  limits?: RoomLimits;
   clock?: () => number;
 }
 
@@ -56,6 +61,7 @@ export class RoomService {
   // Lifecycle.
 
   async create(ownerId: string, input: NewRoom): Promise<RoomView> {
+    await this.deps.limits?.roomCreated(ownerId);
     const room = await this.deps.rooms.create({ ownerId, ...input });
     await this.deps.live.init(room, randomUUID());
     return room;
@@ -144,7 +150,7 @@ export class RoomService {
    * Whether a user may enter: the room is open, they aren't banned from it, neither they nor
    * the owner blocked the other, and they know the password (unless already inside).
    */
-  async admit(userId: string, roomId: string, password?: string): Promise<RoomView> {
+  async admit(userId: string, roomId: string, password?: string, client: { ip?: string } = {}): Promise<RoomView> {
     const room = await this.deps.rooms.findById(roomId);
     if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
     if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed');
@@ -157,9 +163,7 @@ export class RoomService {
       const inside = await this.deps.live.isMember(roomId, userId);
       if (!inside) {
         if (!password) throw new AppError(ErrorCode.RoomPasswordRequired, 'this room needs a password');
-        if (!(await this.deps.rooms.checkPassword(room, password))) {
-          throw new AppError(ErrorCode.RoomPasswordWrong, 'wrong room password');
-        }
+        await this.checkPassword(room, userId, password, client.ip);
       }
     }
     return view;
@@ -406,6 +410,7 @@ export class RoomService {
 
   async report(reporterId: string, roomId: string, input: { targetUserId?: string; messageId?: string; reason: ReportReason; details?: string }): Promise<{ id: string }> {
     await this.findRoom(roomId);
+    await this.deps.limits?.reportFiled(reporterId);
     if (input.messageId && !(await this.deps.chat.findById(roomId, input.messageId))) {
       throw new AppError(ErrorCode.MessageNotFound, 'no such message in this room');
     }
@@ -426,6 +431,27 @@ export class RoomService {
   }
 
   // Helpers.
+
+  /**
+   * The attempt is counted (per user and room, per room, per address) before the slow hash
+   * runs, so a refused guess costs no CPU; a right password gives its attempt back, so people
+   * joining a popular password room never use up its budget.
+   */
+  private async checkPassword(room: { id: string; passwordHash: string | null }, userId: string, password: string, ip: string | undefined): Promise<void> {
+    const attempt = await this.deps.limits?.passwordAttempt(userId, room.id, ip);
+    let right: boolean;
+    try {
+      right = await this.deps.rooms.checkPassword(room, password);
+    } catch (err) {
+      if (err instanceof PasswordCheckBusy) {
+        await attempt?.refund(); // never checked: it was no guess
+        throw rateLimited('room-password-checks', 1_000, 'too many password checks right now; try again shortly');
+      }
+      throw err;
+    }
+    if (!right) throw new AppError(ErrorCode.RoomPasswordWrong, 'wrong room password');
+    await attempt?.refund();
+  }
 
   private async findRoom(roomId: string): Promise<RoomView> {
     const room = await this.deps.rooms.findById(roomId);

@@ -12,6 +12,8 @@ import { createRedis } from '../../platform/redis';
 import { createRealtimeEdge, type EdgeSettings, type RealtimeEdge } from '../../realtime/edge';
 import type { RoomLiveState } from '../../db/live/room-live-state';
 import { RevokedSessions } from '../../platform/auth/revoked-sessions';
+import { SocketTickets } from '../../platform/auth/socket-tickets';
+import { WindowLimiter } from '../../platform/rate-limits/window-limiter';
 import { createRoomService } from '../../services/rooms';
 import type { RoomService } from '../../services/rooms/room-service';
 import type { RealStack } from './real-stack';
@@ -78,7 +80,7 @@ export async function startEdge(
   settings: Partial<EdgeSettings> = {},
   config: Partial<Config> = {},
 ): Promise<{ url: string; edge: RealtimeEdge; rooms: RoomService; live: RoomLiveState; close(): Promise<void> }> {
-  const { rooms, live } = createRoomService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, redis: stack.redis });
+  const { rooms, live, connections } = createRoomService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, redis: stack.redis });
   const edge = createRealtimeEdge(
     {
       allowedOrigins: ['https://app.aura.test'],
@@ -92,7 +94,9 @@ export async function startEdge(
       bans: new BanList(stack.redis),
       revokedSessions: new RevokedSessions(stack.redis),
       rooms,
-      live,
+      connections,
+      tickets: new SocketTickets(stack.redis, stack.config.REALTIME_TICKET_TTL_SECONDS),
+      limiter: new WindowLimiter(stack.redis),
       logger: testLogger,
     },
   );

@@ -30,9 +30,21 @@ export interface RealStack {
   close(): Promise<void>;
 }
 
+/**
+ * Suites share one Redis and all connect from 127.0.0.1, so the production budgets for room
+ * creation, reports and password attempts per room or address would trip across unrelated
+ * tests; test/rooms/abuse-limits.test.ts tests them at their real numbers.
+ */
+const TEST_ABUSE_LIMITS = {
+  ROOM_CREATES_PER_USER_PER_HOUR: '100000',
+  ROOM_REPORTS_PER_USER_PER_HOUR: '100000',
+  ROOM_PASSWORD_ATTEMPTS_PER_ROOM: '100000',
+  ROOM_PASSWORD_ATTEMPTS_PER_IP: '100000',
+};
+
 export async function connectRealStack(suite: string): Promise<RealStack> {
   const taskQueue = `test-${suite}-${randomUUID().slice(0, 8)}`;
-  const config = loadConfig({ ...process.env, TEMPORAL_TASK_QUEUE: taskQueue });
+  const config = loadConfig({ ...TEST_ABUSE_LIMITS, ...process.env, TEMPORAL_TASK_QUEUE: taskQueue });
   const dataSource = await createDataSource({ url: config.DATABASE_URL, poolSize: 20, applicationName: `test-${suite}` }).initialize();
   const redis = createRedis(config.REDIS_URL, { name: `test-${suite}` });
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });

@@ -34,7 +34,7 @@ export class TestSocket {
    * edge dropped (1006) before `ready` is retried twice: rarely, under full-suite load, that
    * happens and its cause is still open (see the closing note); refusals are never retried.
    */
-  static async connect(url: string, options: { token?: string; origin?: string; query?: boolean } = {}): Promise<TestSocket> {
+  static async connect(url: string, options: ConnectOptions = {}): Promise<TestSocket> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await TestSocket.connectOnce(url, options);
@@ -44,17 +44,25 @@ export class TestSocket {
     }
   }
 
-  private static async connectOnce(url: string, options: { token?: string; origin?: string; query?: boolean }): Promise<TestSocket> {
-    const headers: Record<string, string> = {};
+  private static async connectOnce(url: string, options: ConnectOptions): Promise<TestSocket> {
+    const headers: Record<string, string> = { ...options.headers };
     if (options.token && !options.query) headers.authorization = `Bearer ${options.token}`;
-    const target = options.token && options.query ? `${url}?access_token=${encodeURIComponent(options.token)}` : url;
+    const query = new URLSearchParams();
+    if (options.token && options.query) query.set('access_token', options.token);
+    if (options.ticket) query.set('ticket', options.ticket);
+    const target = query.size > 0 ? `${url}?${query.toString()}` : url;
     const ws = new WebSocket(target, { headers, ...(options.origin ? { origin: options.origin } : {}) });
     const socket = new TestSocket(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('unexpected-response', (req, res) => {
-        req.destroy(); // ws leaves the refused request open otherwise
-        reject(new UpgradeRejected(res.statusCode ?? 0));
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.once('end', () => {
+          req.destroy(); // ws leaves the refused request open otherwise
+          reject(new UpgradeRejected(res.statusCode ?? 0, res.headers, body));
+        });
+        res.once('error', () => reject(new UpgradeRejected(res.statusCode ?? 0, res.headers, body)));
       });
       ws.once('error', reject);
     });
@@ -118,10 +126,25 @@ export class TestSocket {
   }
 }
 
+export interface ConnectOptions {
+  token?: string;
+  origin?: string;
+  /** Sends the token as `?access_token=` instead of the Authorization header. */
+  query?: boolean;
+  /** A single-use ticket (`?ticket=`) from POST /v1/realtime/tickets. */
+  ticket?: string;
+  headers?: Record<string, string>;
+}
+
 class ClosedBeforeReady extends Error {}
 
+/** A refused upgrade; jest compares errors by message, so `toEqual(new UpgradeRejected(401))` still holds. */
 export class UpgradeRejected extends Error {
-  constructor(readonly status: number) {
+  constructor(
+    readonly status: number,
+    readonly headers: Record<string, string | string[] | undefined> = {},
+    readonly body = '',
+  ) {
     super(`upgrade rejected with HTTP ${status}`);
   }
 }
