@@ -2,11 +2,10 @@ import 'reflect-metadata';
 import { loadConfig } from '../config';
 import { createDataSource } from '../db/data-source';
 import { accessTokensFromConfig } from '../platform/auth/access-tokens';
-import { BanList } from '../platform/auth/ban-list';
-import { RevokedSessions } from '../platform/auth/revoked-sessions';
 import { stopOnSignals } from '../platform/lifecycle';
 import { createLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
+import { createAccessChecks } from '../services/bans';
 import { createRoomService } from '../services/rooms';
 import { createRealtimeEdge } from './edge';
 import { edgeSettingsFromConfig } from './edge-core';
@@ -18,11 +17,14 @@ async function main(): Promise<void> {
   const dataSource = await createDataSource({ url: config.DATABASE_URL, poolSize: 5, applicationName: 'aura-realtime' }).initialize();
   const redis = createRedis(config.REDIS_URL, { name: 'aura-realtime' });
   const { rooms, live } = createRoomService({ config, dataSource, redis });
+  // Upgrades and the periodic re-check are answered from this in-memory copy of bans and revocations.
+  const access = createAccessChecks({ config, dataSource, redis, logger });
+  await access.cache.start();
   const edge = createRealtimeEdge(edgeSettingsFromConfig(config), {
     tokens: accessTokensFromConfig(config),
     subscriber: createRedis(config.REDIS_URL, { name: 'aura-realtime-sub' }),
-    bans: new BanList(redis),
-    revokedSessions: new RevokedSessions(redis),
+    bans: access.bans,
+    revokedSessions: access.revokedSessions,
     rooms,
     live,
     logger,
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
   logger.info({ url: `ws://${config.REALTIME_HOST}:${port}/v1/ws` }, 'realtime edge listening');
   stopOnSignals(logger, async () => {
     await edge.close();
+    await access.cache.stop();
     redis.disconnect();
     await dataSource.destroy();
   });
