@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../../config';
 import { RoomLiveState, type LiveStateSettings } from '../../db/live/room-live-state';
 import { ChatArchive } from '../../db/repositories/room-messages';
-import { ModerationLog, Reports } from '../../db/repositories/room-moderation';
+import { ModerationLog, Reports, RoomMutes } from '../../db/repositories/room-moderation';
 import { RoomDirectory } from '../../db/repositories/rooms';
 import { Relations } from '../../db/repositories/relations';
 import { RoomService, type RoomPolicy } from './room-service';
@@ -38,6 +38,7 @@ export function createRoomService(deps: { config: Config; dataSource: DataSource
     rooms: new RoomDirectory(deps.dataSource),
     chat: new ChatArchive(deps.dataSource),
     moderationLog: new ModerationLog(deps.dataSource),
+    mutes: new RoomMutes(deps.dataSource),
     reports: new Reports(deps.dataSource),
     relations: new Relations(deps.dataSource),
     live,
