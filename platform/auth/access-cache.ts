@@ -94,13 +94,19 @@ export class AccessCache {
 
   /** Subscribes, loads, and keeps resyncing. A failed first load leaves the copy unloaded (callers ask) and is retried. */
   async start(): Promise<void> {
-    const subscriber = this.redis.duplicate({ connectionName: 'aura-access-cache' });
+    // Its own connection (a subscribed one can do nothing else), queueing the subscribe until connected.
+    const subscriber = this.redis.duplicate({ connectionName: 'aura-access-cache', enableOfflineQueue: true });
     this.subscriber = subscriber;
+    const subscribe = () =>
+      subscriber.subscribe(ACCESS_CHANNEL).catch((err: unknown) => this.logger.warn({ err }, 'access cache could not subscribe; relying on resync'));
     subscriber.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'access cache subscriber error'));
     subscriber.on('message', (_channel: string, message: string) => this.receive(message));
-    // Announcements made while disconnected are lost: look at the record as soon as we're back.
-    subscriber.on('ready', () => this.requestSync());
-    await subscriber.subscribe(ACCESS_CHANNEL).catch((err: unknown) => this.logger.warn({ err }, 'access cache could not subscribe; relying on resync'));
+    // Announcements made while disconnected are lost: (re)subscribe and look at the record as soon as we're back.
+    subscriber.on('ready', () => {
+      void subscribe();
+      void this.requestSync();
+    });
+    await subscribe();
     await this.requestSync();
     this.timer = setInterval(() => void this.requestSync(), this.settings.resyncMs);
     this.timer.unref();

@@ -178,6 +178,11 @@ describe('fails safe', () => {
     try {
       const bans = new BanList(dead, { records, cache });
       expect(cache.fresh()).toBe(true);
+      // Announcements reach the copy without waiting for a resync (this one's is a minute away).
+      await new BanList(stack.redis).ban('device', 'device-announced-0001', 'test', 60);
+      await within(1_000, async () => cache.isBanned('device', 'device-announced-0001'));
+      await new BanList(stack.redis).lift('device', 'device-announced-0001');
+      await within(1_000, async () => !cache.isBanned('device', 'device-announced-0001'));
       expect(await bans.firstBanned([['device', 'device-nobody-0001']])).toBeNull();
       now += 10_000; // no resync for longer than staleMs
       expect(cache.fresh()).toBe(false);
