@@ -168,6 +168,19 @@ describe('no check dropped: every process refuses within a second', () => {
   });
 });
 
+it('answers the ban and session checks of authenticated requests from memory: no Redis round trip for them', async () => {
+  const user = await stack.newUser();
+  const token = await stack.tokens.sign({ userId: user.id });
+  // The ban list is read with HMGET and the revocation markers with MGET (EXISTS is the rate limiter's).
+  const lookups = async () => {
+    const stats = await stack.redis.info('commandstats');
+    return ['hmget', 'mget'].map((cmd) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0));
+  };
+  const before = await lookups();
+  for (let i = 0; i < 20; i++) expect((await me(api.url, token, { 'x-device-id': 'device-fine-0002' })).status).toBe(200);
+  expect(await lookups()).toEqual(before);
+});
+
 describe('fails safe', () => {
   it('while the in-memory copy is stale and Redis is unreachable, a check fails instead of answering "not banned"', async () => {
     const dead = createRedis('redis://127.0.0.1:1/0', { name: 'dead' });
