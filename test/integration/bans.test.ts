@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import type { Server } from 'node:http';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { createApiApp } from '../../api/app';
 import { Sessions } from '../../api/auth/sessions';
@@ -166,6 +169,21 @@ describe('no check dropped: every process refuses within a second', () => {
     await stack.dataSource.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'test' WHERE id = $1`, [session.sessionId]);
     await within(2_000, async () => (await me(api.url, token)).status === 403 && (await me(otherApi.url, session.accessToken)).status === 401);
   });
+});
+
+it('scripts/ban.ts records a ban through the service, and every process refuses it within a second; lift lets it back', async () => {
+  const tool = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', resolve(__dirname, '../../scripts/ban.ts'), ...args], { cwd: resolve(__dirname, '../..'), env: process.env });
+  const token = await stack.tokens.sign({ userId: (await stack.newUser()).id });
+  const device = { 'x-device-id': 'device-tool-0001' };
+  const banned = await tool('device', 'device-tool-0001', 'from the tool', '600', '--by', 'tester');
+  expect(banned.stdout).toMatch(/^banned device device-tool-0001 \(ban \d+, until /);
+  const [row] = await stack.dataSource.query(`SELECT reason, created_by, expires_at IS NOT NULL AS timed FROM account_bans WHERE subject = 'device-tool-0001' AND lifted_at IS NULL`);
+  expect(row).toEqual({ reason: 'from the tool', created_by: 'tester', timed: true });
+  await within(1_000, async () => (await me(api.url, token, device)).status === 403 && (await me(otherApi.url, token, device)).status === 403);
+  expect((await tool('lift', 'device', 'device-tool-0001', '--by', 'tester')).stdout).toMatch(/lifted the ban/);
+  await within(1_000, async () => (await me(api.url, token, device)).status === 200 && (await me(otherApi.url, token, device)).status === 200);
+  await expect(tool('device', 'bad id with spaces', 'x')).rejects.toMatchObject({ stderr: expect.stringMatching(/device id/) });
 });
 
 it('answers the ban and session checks of authenticated requests from memory: no Redis round trip for them', async () => {
