@@ -147,13 +147,25 @@ export class RoomMutes {
     return this.dataSource.transaction(work);
   }
 
+  /** A mute names a user who exists: anyone else is a 404, not a failed insert. */
+  private async write(tx: EntityManager, sql: string, params: unknown[]): Promise<void> {
+    try {
+      await tx.query(sql, params);
+    } catch (err) {
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'user_id')) throw new AppError(ErrorCode.UserNotFound, 'no such user');
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'room_id')) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+      throw err;
+    }
+  }
+
   /** Mutes `userId`'s chat until `until`, or lifts the mute (null). */
   async setChatMute(tx: EntityManager, roomId: string, userId: string, until: Date | null, by: string): Promise<void> {
     if (until === null) {
       await tx.query(`DELETE FROM room_chat_mutes WHERE room_id = $1 AND user_id = $2`, [roomId, userId]);
       return;
     }
-    await tx.query(
+    await this.write(
+      tx,
       `INSERT INTO room_chat_mutes (room_id, user_id, muted_until, muted_by) VALUES ($1, $2, $3, $4)
        ON CONFLICT (room_id, user_id) DO UPDATE SET muted_until = EXCLUDED.muted_until, muted_by = EXCLUDED.muted_by, muted_at = now()`,
       [roomId, userId, until, by],
@@ -165,7 +177,8 @@ export class RoomMutes {
       await tx.query(`DELETE FROM room_seat_mutes WHERE room_id = $1 AND user_id = $2`, [roomId, userId]);
       return;
     }
-    await tx.query(
+    await this.write(
+      tx,
       `INSERT INTO room_seat_mutes (room_id, user_id, muted_by) VALUES ($1, $2, $3)
        ON CONFLICT (room_id, user_id) DO UPDATE SET muted_by = EXCLUDED.muted_by, muted_at = now()`,
       [roomId, userId, by],
@@ -177,7 +190,8 @@ export class RoomMutes {
       await tx.query(`DELETE FROM room_mute_all WHERE room_id = $1`, [roomId]);
       return;
     }
-    await tx.query(
+    await this.write(
+      tx,
       `INSERT INTO room_mute_all (room_id, muted_by) VALUES ($1, $2)
        ON CONFLICT (room_id) DO UPDATE SET muted_by = EXCLUDED.muted_by, muted_at = now()`,
       [roomId, by],

@@ -167,3 +167,16 @@ it('commits a seat mute and its audit row together, and neither when the live ch
   expect(await count()).toEqual({ mutes: 1, audits: 1 });
   await Promise.all(sockets.map(({ socket }) => socket.close()));
 });
+
+it('refuses to mute a user who does not exist (404, nothing recorded or audited)', async () => {
+  const owner = await createUser(stack, 'Owner');
+  const room = await createRoom(edge.rooms, owner.userId);
+  const nobody = randomUUID();
+  await expect(edge.rooms.muteChat(owner.userId, room.id, nobody, 60_000)).rejects.toMatchObject({ code: 'USER_NOT_FOUND' });
+  const rows: unknown[] = await stack.dataSource.query(
+    `SELECT 1 FROM room_chat_mutes WHERE room_id = $1 UNION ALL SELECT 1 FROM room_moderation_log WHERE room_id = $1`,
+    [room.id],
+  );
+  expect(rows).toEqual([]);
+  expect((await edge.live.snapshot(room.id, nobody)).chatMutedUntil).toBeNull();
+});
