@@ -17,7 +17,8 @@ import { DEFAULT_OTP_POLICY } from '../domain/otp/rules';
 import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { RedisUserEventPublisher } from '../platform/events/publisher';
 import { createMetrics, type Metrics } from '../platform/metrics';
-import { BanList } from '../platform/auth/ban-list';
+import { announcingRevocations } from '../platform/auth/revoked-sessions';
+import { createAccessChecks, type AccessChecks } from '../services/bans';
 import { refuseBannedClients } from './auth/bans';
 import { SignInLockouts } from './auth/lockouts';
 import { OtpFlows } from './auth/otp-flow-client';
@@ -46,6 +47,8 @@ export interface ApiDeps {
   tokens: AccessTokens;
   logger: Logger;
   metrics?: Metrics;
+  /** Ban and session checks with this process's started in-memory copy; without it every check asks Redis/PostgreSQL. */
+  access?: AccessChecks;
 }
 
 const MINUTE = 60_000;
@@ -67,9 +70,11 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const flows = new DailyRewardFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, rewardPolicy);
 
   const metrics = deps.metrics ?? createMetrics();
-  const bans = new BanList(deps.redis);
+  const access = deps.access ?? createAccessChecks({ config, dataSource: deps.dataSource, redis: deps.redis, logger });
+  const bans = access.bans;
   const secrets = new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY);
-  const sessions = new Sessions(new SessionStore(deps.dataSource), deps.tokens, deps.redis, new RedisUserEventPublisher(deps.redis), {
+  const userEvents = announcingRevocations(new RedisUserEventPublisher(deps.redis), access.revokedSessions);
+  const sessions = new Sessions(new SessionStore(deps.dataSource), deps.tokens, deps.redis, userEvents, {
     accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
     refreshTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
     reuseGraceSeconds: config.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
@@ -133,7 +138,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   });
 
   const userRoutes = new Router<ApiState>();
-  userRoutes.use(requireAccessToken(deps.tokens, sessions, bans));
+  userRoutes.use(requireAccessToken(deps.tokens, access.revokedSessions, bans));
   userRoutes.use(
     rateLimit({
       redis: deps.redis,
@@ -170,7 +175,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       logger,
     }),
   );
-  app.use(refuseBannedClients(bans, logger));
+  app.use(refuseBannedClients(bans, { except: ['/v1/healthz', '/v1/readyz'] }));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));
   app.use(v1.routes());
   app.use(v1.allowedMethods({ throw: true }));

@@ -7,6 +7,7 @@ import { stopOnSignals } from '../platform/lifecycle';
 import { createLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
 import { connectTemporalClient } from '../platform/temporal';
+import { createAccessChecks } from '../services/bans';
 import { createApiApp } from './app';
 
 async function main(): Promise<void> {
@@ -16,7 +17,10 @@ async function main(): Promise<void> {
   const redis = createRedis(config.REDIS_URL, { name: 'aura-api' });
   const temporal = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
   const tokens = accessTokensFromConfig(config);
-  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger });
+  // Every request's ban and session checks are answered from this in-memory copy.
+  const access = createAccessChecks({ config, dataSource, redis, logger });
+  await access.cache.start();
+  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger, access });
   const server: Server = app.listen(config.API_PORT, config.API_HOST, () => {
     logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}/v1` }, 'api listening');
   });
@@ -27,6 +31,7 @@ async function main(): Promise<void> {
     server.closeIdleConnections(); // keep-alive sockets would otherwise hold close() open
     await closed;
     await temporal.connection.close();
+    await access.cache.stop();
     redis.disconnect();
     await dataSource.destroy();
   });

@@ -5,8 +5,9 @@ import { Foundation1764144000000 } from './migrations/1764144000000-Foundation';
 import { IdentitiesAndSessions1764200000000 } from './migrations/1764200000000-IdentitiesAndSessions';
 import { ProfileFields1764210000000 } from './migrations/1764210000000-ProfileFields';
 import { Rooms1764300000000 } from './migrations/1764300000000-Rooms';
+import { AccountBansAndRoomMutes1764400000000 } from './migrations/1764400000000-AccountBansAndRoomMutes';
 
-export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000, Rooms1764300000000];
+export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000, Rooms1764300000000, AccountBansAndRoomMutes1764400000000];
 
 /** The one way to reach PostgreSQL. Schema changes go through migrations only. */
 export function createDataSource(options: { url: string; poolSize?: number; applicationName?: string }): DataSource {

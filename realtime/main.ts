@@ -1,13 +1,12 @@
 import 'reflect-metadata';
 import { loadConfig } from '../config';
 import { accessTokensFromConfig } from '../platform/auth/access-tokens';
-import { BanList } from '../platform/auth/ban-list';
-import { RevokedSessions } from '../platform/auth/revoked-sessions';
 import { SocketTickets } from '../platform/auth/socket-tickets';
 import { WindowLimiter } from '../platform/rate-limits/window-limiter';
 import { stopOnSignals } from '../platform/lifecycle';
 import { createLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
+import { createAccessChecks } from '../services/bans';
 import { openRoomServices } from '../services/rooms';
 import { createRealtimeEdge } from './edge';
 import { edgeSettingsFromConfig } from './edge-core';
@@ -17,12 +16,15 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: 'realtime', level: config.LOG_LEVEL });
   const redis = createRedis(config.REDIS_URL, { name: 'aura-realtime' });
   // The edge writes chat to PostgreSQL itself: a small pool is plenty.
-  const { rooms, connections, close: closeRooms } = await openRoomServices({ config, redis, poolSize: 5, applicationName: 'aura-realtime' });
+  const { rooms, connections, dataSource, close: closeRooms } = await openRoomServices({ config, redis, poolSize: 5, applicationName: 'aura-realtime' });
+  // Upgrades and the periodic re-check are answered from this in-memory copy of bans and revocations.
+  const access = createAccessChecks({ config, dataSource, redis, logger });
+  await access.cache.start();
   const edge = createRealtimeEdge(edgeSettingsFromConfig(config), {
     tokens: accessTokensFromConfig(config),
     subscriber: createRedis(config.REDIS_URL, { name: 'aura-realtime-sub' }),
-    bans: new BanList(redis),
-    revokedSessions: new RevokedSessions(redis),
+    bans: access.bans,
+    revokedSessions: access.revokedSessions,
     rooms,
     connections,
     tickets: new SocketTickets(redis, config.REALTIME_TICKET_TTL_SECONDS),
@@ -33,6 +35,7 @@ async function main(): Promise<void> {
   logger.info({ url: `ws://${config.REALTIME_HOST}:${port}/v1/ws` }, 'realtime edge listening');
   stopOnSignals(logger, async () => {
     await edge.close();
+    await access.cache.stop();
     redis.disconnect();
     await closeRooms();
   });

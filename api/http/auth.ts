@@ -1,16 +1,17 @@
 import type { Middleware } from 'koa';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { AccessTokenError, type AccessTokens } from '../../platform/auth/access-tokens';
-import type { BanList } from '../../platform/auth/ban-list';
+import type { BanChecks } from '../../platform/auth/ban-list';
+import type { SessionChecks } from '../../platform/auth/revoked-sessions';
 import { logContext } from '../../platform/logging';
 import type { ApiState } from './context';
 
-/** Requires `Authorization: Bearer <access JWT>`; the verified claims land in ctx.state.auth. */
-export function requireAccessToken(
-  tokens: AccessTokens,
-  sessions: { isRevoked(sessionId: string): Promise<boolean> },
-  bans: BanList,
-): Middleware<ApiState> {
+/**
+ * Requires `Authorization: Bearer <access JWT>`; the verified claims land in ctx.state.auth.
+ * The session and ban checks are answered from the process's in-memory copies while they are
+ * fresh (no round trip), else asked of Redis/PostgreSQL (see platform/auth/access-cache.ts).
+ */
+export function requireAccessToken(tokens: AccessTokens, sessions: SessionChecks, bans: BanChecks): Middleware<ApiState> {
   return async (ctx, next) => {
     const header = ctx.get('Authorization');
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);

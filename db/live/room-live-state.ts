@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RoomView, SeatView } from '../../domain/rooms/model';
+import type { RoomMuteRecords } from '../repositories/room-moderation';
 import { ROOM_SCRIPT } from './room-script';
 
 /** How the live state is kept; all durations in milliseconds. */
@@ -111,8 +112,12 @@ export class RoomLiveState {
     return result;
   }
 
-  /** Makes a room live (idempotent: a live room keeps its state). */
-  async init(room: RoomView, epoch: string): Promise<boolean> {
+  /**
+   * Makes a room live (idempotent: a live room keeps its state). A room that is not live is
+   * built only with its mutes from PostgreSQL in hand (`moderation`); without them the answer
+   * is 'needs-records', so a room Redis lost never comes back with its mutes forgotten.
+   */
+  async init(room: RoomView, epoch: string, moderation?: RoomMuteRecords): Promise<'live' | 'created' | 'needs-records'> {
     const r = await this.run('init', {
       room: room.id,
       owner: room.ownerId,
@@ -120,8 +125,9 @@ export class RoomLiveState {
       seatMode: room.seatMode,
       view: room,
       epoch,
+      ...(moderation ? { moderation } : {}),
     });
-    return r.created === true;
+    return r.state as 'live' | 'created' | 'needs-records';
   }
 
   async join(roomId: string, userId: string, connectionId: string): Promise<{ joined: boolean }> {

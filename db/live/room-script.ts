@@ -207,16 +207,24 @@ local function room_view(room) return cjson.decode(redis.call('HGET', key(room, 
 
 if cmd == 'init' then
   -- Idempotent: a room already live keeps its state (and its epoch).
-  if redis.call('HSETNX', key(a.room, 'meta'), 'epoch', a.epoch) == 1 then
-    redis.call('HSET', key(a.room, 'meta'), 'status', 'open', 'owner', a.owner, 'seats', a.seatCount,
-      'mode', a.seatMode, 'muteAll', 0, 'view', cjson.encode(a.view))
-    for i = 0, a.seatCount - 1 do
-      redis.call('HSET', key(a.room, 'seats'), tostring(i), cjson.encode({ u = '', l = 0, m = 0, s = 0 }))
-    end
-    redis.call('ZADD', EMPTY, now + cfg.emptyTimeoutMs, a.room)
-    return ok({ created = true })
+  if redis.call('HEXISTS', key(a.room, 'meta'), 'epoch') == 1 then return ok({ state = 'live' }) end
+  -- Mutes are PostgreSQL's records: a room is only (re)built with them in hand.
+  local records = a.moderation
+  if records == nil or records == cjson.null then return ok({ state = 'needs-records' }) end
+  local muteAll = 0
+  if records.muteAll then muteAll = 1 end
+  redis.call('HSET', key(a.room, 'meta'), 'epoch', a.epoch, 'status', 'open', 'owner', a.owner, 'seats', a.seatCount,
+    'mode', a.seatMode, 'muteAll', muteAll, 'view', cjson.encode(a.view))
+  for i = 0, a.seatCount - 1 do
+    redis.call('HSET', key(a.room, 'seats'), tostring(i), cjson.encode({ u = '', l = 0, m = 0, s = 0 }))
   end
-  return ok({ created = false })
+  redis.call('DEL', key(a.room, 'chat-muted'), key(a.room, 'admin-muted'))
+  for _, m in ipairs(records.chatMutes) do
+    if m['until'] > now then redis.call('ZADD', key(a.room, 'chat-muted'), m['until'], m.userId) end
+  end
+  for _, user in ipairs(records.seatMutes) do redis.call('HSET', key(a.room, 'admin-muted'), user, '1') end
+  redis.call('ZADD', EMPTY, now + cfg.emptyTimeoutMs, a.room)
+  return ok({ state = 'created' })
 end
 
 if cmd == 'join' then

@@ -126,3 +126,94 @@ export class Reports {
     }
   }
 }
+
+/** A room's mutes in force, as a rebuilt live state applies them. */
+export interface RoomMuteRecords {
+  /** Timed chat mutes still running (`until` in ms). */
+  chatMutes: { userId: string; until: number }[];
+  /** Speakers a moderator muted: the mute follows them to any seat. */
+  seatMutes: string[];
+  muteAll: boolean;
+}
+
+/**
+ * Chat mutes, moderators' seat mutes and mute-all: the record (Redis holds the live copy and
+ * is rebuilt from here). Writes take the transaction that also writes the audit row.
+ */
+export class RoomMutes {
+  constructor(private readonly dataSource: DataSource) {}
+
+  transaction<T>(work: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(work);
+  }
+
+  /** A mute names a user who exists: anyone else is a 404, not a failed insert. */
+  private async write(tx: EntityManager, sql: string, params: unknown[]): Promise<void> {
+    try {
+      await tx.query(sql, params);
+    } catch (err) {
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'user_id')) throw new AppError(ErrorCode.UserNotFound, 'no such user');
+      if (isPgError(err, PG_FOREIGN_KEY_VIOLATION, 'room_id')) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+      throw err;
+    }
+  }
+
+  /** Mutes `userId`'s chat until `until`, or lifts the mute (null). */
+  async setChatMute(tx: EntityManager, roomId: string, userId: string, until: Date | null, by: string): Promise<void> {
+    if (until === null) {
+      await tx.query(`DELETE FROM room_chat_mutes WHERE room_id = $1 AND user_id = $2`, [roomId, userId]);
+      return;
+    }
+    await this.write(
+      tx,
+      `INSERT INTO room_chat_mutes (room_id, user_id, muted_until, muted_by) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (room_id, user_id) DO UPDATE SET muted_until = EXCLUDED.muted_until, muted_by = EXCLUDED.muted_by, muted_at = now()`,
+      [roomId, userId, until, by],
+    );
+  }
+
+  async setSeatMute(tx: EntityManager, roomId: string, userId: string, muted: boolean, by: string): Promise<void> {
+    if (!muted) {
+      await tx.query(`DELETE FROM room_seat_mutes WHERE room_id = $1 AND user_id = $2`, [roomId, userId]);
+      return;
+    }
+    await this.write(
+      tx,
+      `INSERT INTO room_seat_mutes (room_id, user_id, muted_by) VALUES ($1, $2, $3)
+       ON CONFLICT (room_id, user_id) DO UPDATE SET muted_by = EXCLUDED.muted_by, muted_at = now()`,
+      [roomId, userId, by],
+    );
+  }
+
+  async setMuteAll(tx: EntityManager, roomId: string, on: boolean, by: string): Promise<void> {
+    if (!on) {
+      await tx.query(`DELETE FROM room_mute_all WHERE room_id = $1`, [roomId]);
+      return;
+    }
+    await this.write(
+      tx,
+      `INSERT INTO room_mute_all (room_id, muted_by) VALUES ($1, $2)
+       ON CONFLICT (room_id) DO UPDATE SET muted_by = EXCLUDED.muted_by, muted_at = now()`,
+      [roomId, by],
+    );
+  }
+
+  /** The mutes in force in a room now (a chat mute past its PostgreSQL expiry is over). */
+  async inForce(roomId: string): Promise<RoomMuteRecords> {
+    if (!isUuid(roomId)) return { chatMutes: [], seatMutes: [], muteAll: false };
+    const [chat, seats, all]: [{ user_id: string; until_ms: string }[], { user_id: string }[], unknown[]] = await Promise.all([
+      this.dataSource.query(
+        `SELECT user_id, (extract(epoch FROM muted_until) * 1000)::bigint::text AS until_ms
+           FROM room_chat_mutes WHERE room_id = $1 AND muted_until > now()`,
+        [roomId],
+      ),
+      this.dataSource.query(`SELECT user_id FROM room_seat_mutes WHERE room_id = $1`, [roomId]),
+      this.dataSource.query(`SELECT 1 FROM room_mute_all WHERE room_id = $1`, [roomId]),
+    ]);
+    return {
+      chatMutes: chat.map((r) => ({ userId: r.user_id, until: Number(r.until_ms) })),
+      seatMutes: seats.map((r) => r.user_id),
+      muteAll: all.length > 0,
+    };
+  }
+}

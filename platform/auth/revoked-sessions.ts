@@ -1,19 +1,67 @@
 import type { Redis } from 'ioredis';
+import type { RealtimeEvent } from '../../domain/events';
+import type { UserEventPublisher } from '../events/publisher';
+import { ACCESS_CHANNEL, type AccessCache, type AccessChange } from './access-cache';
 
 export const revokedSessionKey = (sessionId: string) => `aura:session:revoked:${sessionId}`;
 
-/** Signed-out sessions, marked in Redis for as long as their access tokens could live. */
-export class RevokedSessions {
-  constructor(private readonly redis: Redis) {}
+/** What the API and the edge ask about sessions. */
+export interface SessionChecks {
+  isRevoked(sessionId: string): Promise<boolean>;
+  /** Which of these sessions are revoked (the edge re-checks its sockets at once). */
+  revokedAmong(sessionIds: string[]): Promise<Set<string>>;
+}
+
+/**
+ * Signed-out sessions. The record is `sessions.revoked_at` in PostgreSQL. Checks are answered
+ * by the process's in-memory copy while it is fresh; otherwise they ask PostgreSQL (or, with no
+ * record to hand, the Redis markers sign-out sets for as long as an access token can live).
+ */
+export class RevokedSessions implements SessionChecks {
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: { records?: { revokedAmong(sessionIds: string[]): Promise<Set<string>> }; cache?: AccessCache } = {},
+  ) {}
 
   async isRevoked(sessionId: string): Promise<boolean> {
-    return (await this.redis.exists(revokedSessionKey(sessionId))) === 1;
+    return (await this.revokedAmong([sessionId])).has(sessionId);
   }
 
-  /** Which of these sessions are revoked: one round trip for many sockets. */
   async revokedAmong(sessionIds: string[]): Promise<Set<string>> {
     if (sessionIds.length === 0) return new Set();
+    const cache = this.options.cache;
+    if (cache?.fresh()) return new Set(sessionIds.filter((id) => cache.isRevoked(id)));
+    if (this.options.records) return this.options.records.revokedAmong(sessionIds);
     const hits = await this.redis.mget(sessionIds.map(revokedSessionKey));
     return new Set(sessionIds.filter((_, i) => hits[i] !== null));
   }
+
+  /** Sessions were revoked (and recorded): this process's copy learns now, every other one by announcement. */
+  async announce(sessionIds: string[], at = Date.now()): Promise<void> {
+    if (sessionIds.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const sessionId of sessionIds) {
+      const change: AccessChange = { t: 'revoked', sessionId, at };
+      this.options.cache?.apply(change);
+      pipeline.publish(ACCESS_CHANNEL, JSON.stringify(change));
+    }
+    await pipeline.exec();
+  }
+}
+
+/**
+ * Sign-out announces each revoked session to its user's sockets (`session.revoked`); this
+ * passes those announcements on to the revocation copies too, so the process that signed a
+ * session out refuses its token from the next request on, and every other within moments.
+ */
+export function announcingRevocations(publisher: UserEventPublisher, revoked: RevokedSessions): UserEventPublisher {
+  return {
+    async publishToUser(userId: string, event: RealtimeEvent): Promise<void> {
+      if (event.type === 'session.revoked') {
+        const sessionId = (event.data as { sessionId?: unknown } | undefined)?.sessionId;
+        if (typeof sessionId === 'string') await revoked.announce([sessionId]);
+      }
+      await publisher.publishToUser(userId, event);
+    },
+  };
 }

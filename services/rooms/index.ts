@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../../config';
 import { RoomLiveState, type LiveStateSettings } from '../../db/live/room-live-state';
 import { ChatArchive } from '../../db/repositories/room-messages';
-import { ModerationLog, Reports } from '../../db/repositories/room-moderation';
+import { ModerationLog, Reports, RoomMutes } from '../../db/repositories/room-moderation';
 import { RoomDirectory } from '../../db/repositories/rooms';
 import { Relations } from '../../db/repositories/relations';
 import { createDataSource } from '../../db/data-source';
@@ -48,6 +48,7 @@ export function createRoomService(deps: { config: Config; dataSource: DataSource
     rooms: new RoomDirectory(deps.dataSource),
     chat: new ChatArchive(deps.dataSource),
     moderationLog: new ModerationLog(deps.dataSource),
+    mutes: new RoomMutes(deps.dataSource),
     reports: new Reports(deps.dataSource),
     relations: new Relations(deps.dataSource),
     live,
@@ -64,9 +65,11 @@ export function createRoomService(deps: { config: Config; dataSource: DataSource
 export async function openRoomServices(deps: { config: Config; redis: Redis; poolSize: number; applicationName: string }): Promise<{
   rooms: RoomService;
   connections: RoomConnections;
+  /** The pool, for the process's other services (its access checks). */
+  dataSource: DataSource;
   close(): Promise<void>;
 }> {
   const dataSource = await createDataSource({ url: deps.config.DATABASE_URL, poolSize: deps.poolSize, applicationName: deps.applicationName }).initialize();
   const { rooms, connections } = createRoomService({ config: deps.config, dataSource, redis: deps.redis });
-  return { rooms, connections, close: () => dataSource.destroy() };
+  return { rooms, connections, dataSource, close: () => dataSource.destroy() };
 }

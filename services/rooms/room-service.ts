@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { RoomLiveState, RoomSnapshot, LiveMember } from '../../db/live/room-live-state';
 import { LiveStateRefusal } from '../../db/live/room-live-state';
 import type { ChatArchive, ChatMessageView } from '../../db/repositories/room-messages';
-import type { ModerationLog, ReportReason, Reports } from '../../db/repositories/room-moderation';
+import type { EntityManager } from 'typeorm';
+import type { ModerationLog, ReportReason, Reports, RoomMutes } from '../../db/repositories/room-moderation';
 import type { NewRoom as NewRoomRecord, RoomDirectory, RoomPatch } from '../../db/repositories/rooms';
 import type { Relations } from '../../db/repositories/relations';
 import { AppError, ErrorCode } from '../../domain/errors';
@@ -32,6 +33,8 @@ export interface RoomServiceDeps {
   rooms: RoomDirectory;
   chat: ChatArchive;
   moderationLog: ModerationLog;
+  /** Chat mutes, moderators' seat mutes and mute-all: the records a lost live state is rebuilt with. */
+  mutes: RoomMutes;
   reports: Reports;
   relations: Relations;
   live: RoomLiveState;
@@ -63,7 +66,7 @@ export class RoomService {
   async create(ownerId: string, input: NewRoom): Promise<RoomView> {
     await this.deps.limits?.roomCreated(ownerId);
     const room = await this.deps.rooms.create({ ownerId, ...input });
-    await this.deps.live.init(room, randomUUID());
+    await this.deps.live.init(room, randomUUID(), { chatMutes: [], seatMutes: [], muteAll: false });
     return room;
   }
 
@@ -267,11 +270,17 @@ export class RoomService {
   async muteSeat(actorId: string, roomId: string, seat: number, muted: boolean): Promise<void> {
     const action = muted ? 'seat-mute' : 'seat-unmute';
     await this.authorize(actorId, roomId, action);
+    await this.ensureLive(await this.findRoom(roomId));
     const occupant = await liveCall(this.deps.live.seatOccupant(roomId, seat));
     if (!occupant) throw new AppError(ErrorCode.NotSeated, 'nobody is on that seat');
     await this.authorize(actorId, roomId, action, occupant);
-    await liveCall(this.deps.live.muteSeat(roomId, actorId, seat, muted, occupant));
-    await this.audit(roomId, actorId, action, occupant, { seat });
+    await this.recordThenApply(
+      async (tx) => {
+        await this.deps.mutes.setSeatMute(tx, roomId, occupant, muted, actorId);
+        await this.audit(roomId, actorId, action, occupant, { seat }, null, tx);
+      },
+      () => this.deps.live.muteSeat(roomId, actorId, seat, muted, occupant),
+    );
   }
 
   async removeFromSeat(actorId: string, roomId: string, userId: string): Promise<void> {
@@ -325,23 +334,42 @@ export class RoomService {
       throw new AppError(ErrorCode.ValidationFailed, `a chat mute lasts 1 ms to ${this.policy.maxChatMuteMs} ms`);
     }
     await this.authorize(actorId, roomId, 'chat-mute', userId);
+    await this.ensureLive(await this.findRoom(roomId));
+    // The mute ends at this instant in PostgreSQL and in Redis alike, whenever Redis is rebuilt.
     const until = this.clock() + durationMs;
-    await liveCall(this.deps.live.chatMute(roomId, actorId, userId, until));
-    await this.audit(roomId, actorId, 'chat-mute', userId, { durationMs });
+    await this.recordThenApply(
+      async (tx) => {
+        await this.deps.mutes.setChatMute(tx, roomId, userId, new Date(until), actorId);
+        await this.audit(roomId, actorId, 'chat-mute', userId, { durationMs, until: new Date(until).toISOString() }, null, tx);
+      },
+      () => this.deps.live.chatMute(roomId, actorId, userId, until),
+    );
     return { until: new Date(until).toISOString() };
   }
 
   async unmuteChat(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'chat-unmute', userId);
-    await liveCall(this.deps.live.chatMute(roomId, actorId, userId, null));
-    await this.audit(roomId, actorId, 'chat-unmute', userId);
+    await this.ensureLive(await this.findRoom(roomId));
+    await this.recordThenApply(
+      async (tx) => {
+        await this.deps.mutes.setChatMute(tx, roomId, userId, null, actorId);
+        await this.audit(roomId, actorId, 'chat-unmute', userId, {}, null, tx);
+      },
+      () => this.deps.live.chatMute(roomId, actorId, userId, null),
+    );
   }
 
   async muteAll(actorId: string, roomId: string, on: boolean): Promise<void> {
     const action = on ? 'mute-all' : 'unmute-all';
     await this.authorize(actorId, roomId, action);
-    await liveCall(this.deps.live.muteAll(roomId, actorId, on));
-    await this.audit(roomId, actorId, action, null);
+    await this.ensureLive(await this.findRoom(roomId));
+    await this.recordThenApply(
+      async (tx) => {
+        await this.deps.mutes.setMuteAll(tx, roomId, on, actorId);
+        await this.audit(roomId, actorId, action, null, {}, null, tx);
+      },
+      () => this.deps.live.muteAll(roomId, actorId, on),
+    );
   }
 
   async grantAdmin(actorId: string, roomId: string, userId: string): Promise<void> {
@@ -476,13 +504,31 @@ export class RoomService {
     targetUserId: string | null,
     details: Record<string, unknown> = {},
     targetMessageId: string | null = null,
+    tx?: EntityManager,
   ): Promise<void> {
-    await this.deps.moderationLog.record({ roomId, actorId, action, targetUserId, targetMessageId, details });
+    await this.deps.moderationLog.record({ roomId, actorId, action, targetUserId, targetMessageId, details }, tx);
   }
 
-  /** A room's live state is rebuilt from PostgreSQL if Redis lost it (new epoch: clients resnapshot). */
+  /**
+   * A mute's record and its audit row commit together, and only if the live change is made:
+   * the live call runs inside the transaction, so a refusal there (the seat changed hands)
+   * rolls both back. Should the commit itself fail after the live change, the request fails
+   * and the live state holds a mute with no record, until the room is next rebuilt.
+   */
+  private async recordThenApply(record: (tx: EntityManager) => Promise<void>, apply: () => Promise<unknown>): Promise<void> {
+    await this.deps.mutes.transaction(async (tx) => {
+      await record(tx);
+      await liveCall(apply());
+    });
+  }
+
+  /**
+   * A room's live state is rebuilt from PostgreSQL if Redis lost it (new epoch: clients
+   * resnapshot), with its mutes: chat mutes until their recorded end, seat mutes, mute-all.
+   */
   private async ensureLive(room: RoomView): Promise<void> {
-    await this.deps.live.init(room, randomUUID());
+    if ((await this.deps.live.init(room, randomUUID())) !== 'needs-records') return;
+    await this.deps.live.init(room, randomUUID(), await this.deps.mutes.inForce(room.id));
   }
 
   private async liveSnapshot(room: RoomView): Promise<RoomSnapshot> {

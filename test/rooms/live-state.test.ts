@@ -117,3 +117,29 @@ it('does not close a room as empty when someone came and went after the sweep re
   expect(await live.closeIfEmpty(room.id, now + 1_000)).toBe(false);
   expect((await live.snapshot(room.id)).status).toBe('open');
 });
+
+it('rebuilds a lost room only with its mutes in hand: chat mutes until their recorded end, seat mutes, mute-all', async () => {
+  const room = await createRoom(rooms, ownerId);
+  const [muted, ended, speaker] = [randomUUID(), randomUUID(), randomUUID()];
+  await live.join(room.id, speaker, randomUUID());
+  await live.muteAll(room.id, ownerId, false);
+  // Redis loses the room (its keys only: other suites share this Redis).
+  const lost = await stack.redis.keys(`aura:room:{${room.id}}:*`);
+  await stack.redis.del(...lost);
+
+  expect(await live.init(room, randomUUID())).toBe('needs-records');
+  await expect(live.join(room.id, muted, randomUUID())).rejects.toMatchObject({ code: 'ROOM_NOT_LIVE' });
+  const now = Date.now();
+  const records = { chatMutes: [{ userId: muted, until: now + 60_000 }, { userId: ended, until: now - 1 }], seatMutes: [speaker], muteAll: true };
+  expect(await live.init(room, randomUUID(), records)).toBe('created');
+  // A live room keeps its state: a second rebuild with other records changes nothing.
+  expect(await live.init(room, randomUUID(), { chatMutes: [], seatMutes: [], muteAll: false })).toBe('live');
+
+  for (const user of [muted, ended, speaker]) await live.join(room.id, user, randomUUID());
+  const snapshot = await live.snapshot(room.id, muted);
+  expect(snapshot).toMatchObject({ muteAll: true, chatMutedUntil: now + 60_000 });
+  expect(await refusal(live.checkChat(room.id, muted, true))).toBe('CHAT_MUTED');
+  expect(await refusal(live.checkChat(room.id, ended, false))).toBe('CHAT_MUTED'); // mute-all
+  expect(await refusal(live.checkChat(room.id, ended, true))).toBe('allowed'); // their own mute ended
+  expect(await live.takeSeat(room.id, speaker, 1, false)).toMatchObject({ index: 1, userId: speaker, mutedByAdmin: true });
+});

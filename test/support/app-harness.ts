@@ -4,16 +4,15 @@ import { Worker } from '@temporalio/worker';
 import type { Config } from '../../config';
 import { createActivities } from '../../activities';
 import { createApiApp } from '../../api/app';
-import { BanList } from '../../platform/auth/ban-list';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import { DevSmsInbox } from '../../platform/sms/dev-inbox';
 import { createLogger, type Logger } from '../../platform/logging';
 import { createRedis } from '../../platform/redis';
 import { createRealtimeEdge, type EdgeSettings, type RealtimeEdge } from '../../realtime/edge';
 import type { RoomLiveState } from '../../db/live/room-live-state';
-import { RevokedSessions } from '../../platform/auth/revoked-sessions';
 import { SocketTickets } from '../../platform/auth/socket-tickets';
 import { WindowLimiter } from '../../platform/rate-limits/window-limiter';
+import { createAccessChecks } from '../../services/bans';
 import { createRoomService } from '../../services/rooms';
 import type { RoomService } from '../../services/rooms/room-service';
 import type { RealStack } from './real-stack';
@@ -28,6 +27,8 @@ export async function startApi(
   overrides: Partial<Config> = {},
   logger: Logger = testLogger,
 ): Promise<{ url: string; close(): Promise<void> }> {
+  const access = createAccessChecks({ config: stack.config, dataSource: stack.dataSource, redis: stack.redis, logger });
+  await access.cache.start();
   const app = createApiApp({
     config: { ...stack.config, ...overrides },
     dataSource: stack.dataSource,
@@ -35,6 +36,7 @@ export async function startApi(
     temporal: stack.temporal,
     tokens: stack.tokens,
     logger,
+    access,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -42,7 +44,10 @@ export async function startApi(
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await access.cache.stop();
+    },
   };
 }
 
@@ -81,6 +86,8 @@ export async function startEdge(
   config: Partial<Config> = {},
 ): Promise<{ url: string; edge: RealtimeEdge; rooms: RoomService; live: RoomLiveState; close(): Promise<void> }> {
   const { rooms, live, connections } = createRoomService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, redis: stack.redis });
+  const access = createAccessChecks({ config: stack.config, dataSource: stack.dataSource, redis: stack.redis, logger: testLogger });
+  await access.cache.start();
   const edge = createRealtimeEdge(
     {
       allowedOrigins: ['https://app.aura.test'],
@@ -91,8 +98,8 @@ export async function startEdge(
     {
       tokens: stack.tokens,
       subscriber: createRedis(stack.config.REDIS_URL, { name: 'test-edge-sub' }),
-      bans: new BanList(stack.redis),
-      revokedSessions: new RevokedSessions(stack.redis),
+      bans: access.bans,
+      revokedSessions: access.revokedSessions,
       rooms,
       connections,
       tickets: new SocketTickets(stack.redis, stack.config.REALTIME_TICKET_TTL_SECONDS),
@@ -101,5 +108,9 @@ export async function startEdge(
     },
   );
   const port = await edge.listen('127.0.0.1', 0);
-  return { url: `ws://127.0.0.1:${port}/v1/ws`, edge, rooms, live, close: () => edge.close() };
+  const close = async () => {
+    await edge.close();
+    await access.cache.stop();
+  };
+  return { url: `ws://127.0.0.1:${port}/v1/ws`, edge, rooms, live, close };
 }
