@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { AccountBans } from '../../db/repositories/account-bans';
 import { BanList } from '../../platform/auth/ban-list';
 import { startApi, startEdge } from '../support/app-harness';
 import { connectRealStack, type RealStack } from '../support/real-stack';
@@ -166,9 +167,10 @@ describe('the socket URL over plain HTTP', () => {
 
 describe('the client address', () => {
   it('comes from X-Forwarded-For only through the configured number of trusted proxies', async () => {
-    const bans = new BanList(stack.redis);
     const banned = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
-    await bans.ban('ip', banned, 'test');
+    // Bans are records: kept in PostgreSQL, copied to Redis, announced to every process's copy.
+    const record = await new AccountBans(stack.dataSource).record({ kind: 'ip', subject: banned, reason: 'test', createdBy: 'test', expiresAt: null });
+    await new BanList(stack.redis).ban('ip', banned, 'test', undefined, { id: record.id, expiresAt: null });
     const behindProxy = await startEdge(stack, { trustedProxies: 1 });
     try {
       const user = await createUser(stack);
@@ -185,7 +187,8 @@ describe('the client address', () => {
       await direct.close();
     } finally {
       await behindProxy.close();
-      await bans.lift('ip', banned);
+      await new AccountBans(stack.dataSource).lift('ip', banned, 'test');
+      await new BanList(stack.redis).lift('ip', banned);
     }
   });
 });
