@@ -40,6 +40,7 @@ export function errorResponses(logger: Logger): Middleware<ApiState> {
         ctx.status = status;
         ctx.body = errorBody(err.code, err.message, err.details);
         if (status === 503) ctx.set('Retry-After', '5');
+        if (status === 429) ctx.set('Retry-After', String(retryAfterSeconds(err.details)));
         if (status >= 500) logger.warn({ code: err.code, msg: err.message }, 'request failed');
         return;
       }
@@ -62,6 +63,12 @@ export function errorResponses(logger: Logger): Middleware<ApiState> {
       ctx.body = errorBody(ErrorCode.Internal, 'something went wrong; the request id identifies it');
     }
   };
+}
+
+/** Every 429 says when to come back: the refusal's own wait if it has one, else a second. */
+function retryAfterSeconds(details: unknown): number {
+  const seconds = (details as { retryAfterSeconds?: unknown } | null | undefined)?.retryAfterSeconds;
+  return typeof seconds === 'number' && seconds >= 1 ? Math.ceil(seconds) : 1;
 }
 
 /** PostgreSQL unreachable or shutting down (as opposed to a bad query). */
