@@ -341,10 +341,13 @@ describe('phone OTP workflow: failure paths', () => {
       s.signInOutcomes.push({ started, hold });
       const first = s.verify(s.lastCode());
       const handle = env.client.workflow.getHandle(otpWorkflowId(s.phoneKey));
-      await signingIn; // the sign-in activity is running, and holds
-      expect((await handle.query(otpStatusQuery)).state.status).toBe('signing-in');
-      await expectRefusal(s.verify(s.lastCode()), 'FLOW_CONFLICT', 409, { retryAfterSeconds: 1 });
-      release();
+      try {
+        await signingIn; // the sign-in activity is running, and holds
+        expect((await handle.query(otpStatusQuery)).state.status).toBe('signing-in');
+        await expectRefusal(s.verify(s.lastCode()), 'FLOW_CONFLICT', 409, { retryAfterSeconds: 1 });
+      } finally {
+        release();
+      }
       await expect(first).resolves.toMatchObject({ isNewUser: true });
       expect(s.sessionsOpened).toHaveLength(1);
     });
