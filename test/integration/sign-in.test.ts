@@ -139,6 +139,7 @@ describe('phone OTP sign-in', () => {
     const error = ((await early.json()) as { error: { code: string; details: { retryAfterSeconds: number } } }).error;
     expect(error.code).toBe('OTP_RESEND_COOLDOWN');
     expect(error.details.retryAfterSeconds).toBeGreaterThan(50);
+    expect(early.headers.get('retry-after')).toBe(String(error.details.retryAfterSeconds));
   });
 
   it('locks the number after 5 failed verifications and counts failures for alerting', async () => {
@@ -150,6 +151,8 @@ describe('phone OTP sign-in', () => {
     for (let i = 0; i < 6; i++) {
       const res = await post('/auth/otp/verify', { phone, code: i < 5 ? wrong : right });
       codes.push(((await res.json()) as { error: { code: string } }).error.code);
+      // Every 429 says when to come back.
+      if (res.status === 429) expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
     }
     expect(codes).toEqual(['OTP_INVALID_CODE', 'OTP_INVALID_CODE', 'OTP_INVALID_CODE', 'OTP_INVALID_CODE', 'OTP_ATTEMPTS_EXHAUSTED', 'SIGN_IN_LOCKED']);
     const metrics = await (await fetch(`${api.url}/v1/metrics`)).text();
