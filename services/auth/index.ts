@@ -9,7 +9,7 @@ import type { AccessTokens } from '../../platform/auth/access-tokens';
 import type { BanList } from '../../platform/auth/ban-list';
 import { FacebookTokenVerifier, OidcIdTokenVerifier, SocialTokens } from '../../platform/auth/social-tokens';
 import { PhoneSecrets } from '../../platform/crypto/phone-secrets';
-import { RedisUserEventPublisher } from '../../platform/events/publisher';
+import { RedisUserEventPublisher, type UserEventPublisher } from '../../platform/events/publisher';
 import type { Metrics } from '../../platform/metrics';
 import { SignInLockouts } from './lockouts';
 import { OtpFlows } from './otp-flow-client';
@@ -26,6 +26,8 @@ export interface AuthServiceDeps {
   tokens: AccessTokens;
   metrics: Metrics;
   bans: BanList;
+  /** Where session revocations are announced (sockets close); Redis pub/sub unless the caller wraps it. */
+  events?: UserEventPublisher;
 }
 
 /** Sign-in (phone and social) and sessions over the real stores, as the API builds them. */
@@ -36,7 +38,7 @@ export function createAuthServices(deps: AuthServiceDeps): { sessions: Sessions;
     new SessionStore(dataSource),
     deps.tokens,
     redis,
-    new RedisUserEventPublisher(redis),
+    deps.events ?? new RedisUserEventPublisher(redis),
     {
       accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
       refreshTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
