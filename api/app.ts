@@ -9,21 +9,15 @@ import { UserDirectory } from '../db/repositories/users';
 import { DEFAULT_DAILY_REWARD_POLICY, validatePolicy, type DailyRewardPolicy } from '../domain/daily-reward/cycle';
 import type { AccessTokens } from '../platform/auth/access-tokens';
 import type { Logger } from '../platform/logging';
-import { IdentityDirectory } from '../db/repositories/identities';
-import { SessionStore } from '../db/repositories/sessions';
-import { FacebookTokenVerifier, OidcIdTokenVerifier, SocialTokens } from '../platform/auth/social-tokens';
 import { identityRoutes, socialSignInRoutes } from './auth/social-routes';
-import { DEFAULT_OTP_POLICY } from '../domain/otp/rules';
-import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { RedisUserEventPublisher } from '../platform/events/publisher';
 import { createMetrics, type Metrics } from '../platform/metrics';
 import { announcingRevocations } from '../platform/auth/revoked-sessions';
 import { createAccessChecks, type AccessChecks } from '../services/bans';
 import { refuseBannedClients } from './auth/bans';
-import { SignInLockouts } from './auth/lockouts';
-import { OtpFlows } from './auth/otp-flow-client';
+import { deviceIdHeader } from './auth/device-fields';
 import { authRoutes, sessionRoutes } from './auth/routes';
-import { Sessions } from './auth/sessions';
+import { createAuthServices } from '../services/auth';
 import { DailyRewardFlows } from './daily-reward/flow-client';
 import { meRoutes } from './me/routes';
 import { roomRoutes } from './rooms/routes';
@@ -72,19 +66,9 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const metrics = deps.metrics ?? createMetrics();
   const access = deps.access ?? createAccessChecks({ config, dataSource: deps.dataSource, redis: deps.redis, logger });
   const bans = access.bans;
-  const secrets = new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY);
+  // Revocations announced here also reach this process's in-memory copy at once.
   const userEvents = announcingRevocations(new RedisUserEventPublisher(deps.redis), access.revokedSessions);
-  const sessions = new Sessions(new SessionStore(deps.dataSource), deps.tokens, deps.redis, userEvents, {
-    accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
-    refreshTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
-    reuseGraceSeconds: config.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
-  }, bans);
-  const otp = new OtpFlows(
-    deps.temporal,
-    config.TEMPORAL_TASK_QUEUE,
-    { ...DEFAULT_OTP_POLICY, codeTtlMs: config.OTP_CODE_TTL_SECONDS * 1000 },
-    secrets,
-  );
+  const { sessions, signIn, social } = createAuthServices({ ...deps, metrics, bans, events: userEvents });
 
   const publicRoutes = healthRoutes(deps);
   publicRoutes.get('/metrics', async (ctx) => {
@@ -92,7 +76,9 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     ctx.body = await metrics.registry.metrics();
   });
 
-  // Sign-in routes get the strictest limits: per IP, and per device for sending codes.
+  // Sign-in limits must not lock out a carrier's NAT: the number (in the OTP flow and the
+  // lockouts) and the device carry the weight; per IP is a coarse backstop, and token refresh,
+  // which every active user does every 15 minutes, has a bucket of its own.
   const signInLimit = rateLimit({
     redis: deps.redis,
     name: 'auth-ip',
@@ -102,40 +88,26 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     logger,
   });
   const signInRoutes = authRoutes({
-    otp,
-    sessions,
-    lockouts: new SignInLockouts(deps.redis),
-    secrets,
-    metrics,
-    allowedCallingCodes: config.OTP_ALLOWED_CALLING_CODES,
+    signIn,
     signInLimit,
     otpDeviceLimit: rateLimit({
       redis: deps.redis,
       name: 'otp-device',
       max: config.RATE_LIMIT_OTP_DEVICE_PER_HOUR,
       durationMs: 60 * MINUTE,
-      key: (ctx) => (/^[\w.:-]{8,128}$/.test(ctx.get('X-Device-Id')) ? ctx.get('X-Device-Id') : false),
+      key: (ctx) => deviceIdHeader(ctx) ?? false,
+      logger,
+    }),
+    refreshLimit: rateLimit({
+      redis: deps.redis,
+      name: 'refresh-ip',
+      max: config.RATE_LIMIT_REFRESH_IP_PER_MINUTE,
+      durationMs: MINUTE,
+      key: (ctx) => ctx.ip,
       logger,
     }),
   });
-
-  const identities = new IdentityDirectory(deps.dataSource);
-  const socialTokens = new SocialTokens(
-    new OidcIdTokenVerifier('google', {
-      jwksUrl: config.GOOGLE_JWKS_URL,
-      issuers: ['https://accounts.google.com', 'accounts.google.com'],
-      clientIds: config.GOOGLE_CLIENT_IDS,
-    }),
-    new OidcIdTokenVerifier('apple', { jwksUrl: config.APPLE_JWKS_URL, issuers: ['https://appleid.apple.com'], clientIds: config.APPLE_CLIENT_IDS }),
-    new FacebookTokenVerifier({ graphUrl: config.FACEBOOK_GRAPH_URL, appId: config.FACEBOOK_APP_ID, appSecret: config.FACEBOOK_APP_SECRET }),
-  );
-  const socialRoutes = socialSignInRoutes({
-    tokens: socialTokens,
-    identities,
-    sessions,
-    metrics,
-    signInLimit,
-  });
+  const socialRoutes = socialSignInRoutes({ social, signInLimit });
 
   const userRoutes = new Router<ApiState>();
   userRoutes.use(requireAccessToken(deps.tokens, access.revokedSessions, bans));
@@ -152,7 +124,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource }).routes());
   userRoutes.use(sessionRoutes({ sessions }).routes());
   userRoutes.use(meRoutes({ dataSource: deps.dataSource }).routes());
-  userRoutes.use(identityRoutes({ tokens: socialTokens, identities, metrics }).routes());
+  userRoutes.use(identityRoutes({ social }).routes());
   userRoutes.use(roomRoutes({ rooms: createRoomService(deps).rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
   userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());

@@ -92,9 +92,14 @@ const schema = z
     OTP_CODE_TTL_SECONDS: z.coerce.number().int().min(60).max(600).default(300),
     /** Country calling codes allowed to sign in by phone, e.g. "44,91,1"; empty allows all. */
     OTP_ALLOWED_CALLING_CODES: csv.default([]),
-    /** Sign-in routes per IP per 10 minutes, and OTP sends per device per hour. */
-    RATE_LIMIT_AUTH_IP_PER_10_MINUTES: z.coerce.number().int().min(1).default(30),
+    /**
+     * Sign-in routes (OTP request and verify, social) per IP per 10 minutes: a coarse backstop
+     * sized for a carrier NAT, and OTP sends per device per hour. Token refresh has its own
+     * per-IP bucket per minute, sized for thousands of users behind one address.
+     */
+    RATE_LIMIT_AUTH_IP_PER_10_MINUTES: z.coerce.number().int().min(1).default(300),
     RATE_LIMIT_OTP_DEVICE_PER_HOUR: z.coerce.number().int().min(1).default(10),
+    RATE_LIMIT_REFRESH_IP_PER_MINUTE: z.coerce.number().int().min(1).default(600),
     SMS_PROVIDER: z.enum(['dev-inbox', 'twilio']).default('dev-inbox'),
     TWILIO_BASE_URL: z.string().url().default('https://api.twilio.com'),
     TWILIO_ACCOUNT_SID: z.string().optional(),

@@ -2,46 +2,33 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { AppError, ErrorCode } from '../../domain/errors';
-import type { PhoneSecrets } from '../../platform/crypto/phone-secrets';
-import type { Metrics } from '../../platform/metrics';
+import type { Sessions } from '../../services/auth/sessions';
+import type { SignInService } from '../../services/auth/sign-in';
 import type { ApiContext, ApiState } from '../http/context';
 import { parseInput } from '../http/validate';
-import { SIGN_IN_LOCKS, type SignInLockouts } from './lockouts';
-import type { OtpFlows } from './otp-flow-client';
-import { normalizePhone } from './phone';
-import type { Sessions } from './sessions';
+import { deviceFields, deviceIdHeader } from './device-fields';
 
-const device = z
-  .object({ id: z.string().min(8).max(128).optional(), name: z.string().min(1).max(128).optional() })
-  .strict()
-  .optional();
 const otpRequestBody = z.object({ phone: z.string().min(4).max(32) }).strict();
-const otpVerifyBody = z.object({ phone: z.string().min(4).max(32), code: z.string().regex(/^\d{6}$/, 'six digits'), device }).strict();
+const otpVerifyBody = z.object({ phone: z.string().min(4).max(32), code: z.string().regex(/^\d{6}$/, 'six digits'), device: deviceFields }).strict();
 const refreshBody = z.object({ refreshToken: z.string().min(20).max(200) }).strict();
 
-const FAILED_VERIFY = new Set<string>([ErrorCode.OtpInvalidCode, ErrorCode.OtpAttemptsExhausted]);
-
 export interface AuthRouteDeps {
-  otp: OtpFlows;
-  sessions: Sessions;
-  lockouts: SignInLockouts;
-  secrets: PhoneSecrets;
-  metrics: Metrics;
-  allowedCallingCodes: string[];
-  /** Applied to every sign-in route (per IP). */
+  signIn: SignInService;
+  /** OTP routes, per IP: a coarse backstop sized for shared addresses. */
   signInLimit: Middleware<ApiState>;
-  /** Applied to code sends (per device). */
+  /** Code sends, per device. */
   otpDeviceLimit: Middleware<ApiState>;
+  /** Token refresh, per IP: its own bucket, sized for many users behind one address. */
+  refreshLimit: Middleware<ApiState>;
 }
 
-/** Phone OTP sign-in and token refresh: public routes, under the strictest rate limits. */
+/** Phone OTP sign-in and token refresh: public routes. Each parses, calls the sign-in service and answers. */
 export function authRoutes(deps: AuthRouteDeps): Router<ApiState> {
   const router = new Router<ApiState>({ prefix: '/auth' });
 
   router.post('/otp/request', deps.signInLimit, deps.otpDeviceLimit, async (ctx) => {
     const body = parseInput(otpRequestBody, ctx.request.body);
-    const phone = normalizePhone(body.phone, deps.allowedCallingCodes);
-    const sent = await deps.otp.request(phone);
+    const sent = await deps.signIn.requestCode(body.phone);
     ctx.status = 202;
     ctx.body = {
       codeExpiresAt: new Date(sent.codeExpiresAt).toISOString(),
@@ -52,34 +39,19 @@ export function authRoutes(deps: AuthRouteDeps): Router<ApiState> {
 
   router.post('/otp/verify', deps.signInLimit, async (ctx: ApiContext) => {
     const body = parseInput(otpVerifyBody, ctx.request.body);
-    const phone = normalizePhone(body.phone, deps.allowedCallingCodes);
-    const locks: [typeof SIGN_IN_LOCKS.account, string][] = [
-      [SIGN_IN_LOCKS.account, deps.secrets.phoneKey(phone)],
-      [SIGN_IN_LOCKS.ip, ctx.ip],
-    ];
-    await deps.lockouts.assertOpen(locks);
-    let verified;
-    try {
-      verified = await deps.otp.verify(phone, body.code);
-    } catch (err) {
-      if (err instanceof AppError) {
-        deps.metrics.signInFailures.inc({ reason: err.code });
-        if (FAILED_VERIFY.has(err.code)) await deps.lockouts.recordFailure(locks);
-      }
-      throw err;
-    }
-    const tokens = await deps.sessions.issue(verified.userId, { deviceId: body.device?.id, deviceName: body.device?.name, ip: ctx.ip });
-    ctx.body = { ...tokens, user: { id: verified.userId, isNew: verified.isNewUser } };
+    const device = body.device ?? {};
+    ctx.body = await deps.signIn.verifyCode({
+      phone: body.phone,
+      code: body.code,
+      device,
+      ip: ctx.ip,
+      lockDeviceId: device.id ?? deviceIdHeader(ctx),
+    });
   });
 
-  router.post('/refresh', deps.signInLimit, async (ctx) => {
+  router.post('/refresh', deps.refreshLimit, async (ctx) => {
     const body = parseInput(refreshBody, ctx.request.body);
-    try {
-      ctx.body = await deps.sessions.refresh(body.refreshToken);
-    } catch (err) {
-      if (err instanceof AppError) deps.metrics.signInFailures.inc({ reason: err.code });
-      throw err;
-    }
+    ctx.body = await deps.signIn.refresh(body.refreshToken);
   });
 
   return router;

@@ -1,8 +1,19 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { Ledger } from './ledger';
+import { newUserDisplayName } from './users';
 
 export type IdentityProvider = 'phone' | 'google' | 'apple' | 'facebook';
+
+/** A sign-in method as proven by a provider: a phone number's keyed hash, or a social account. */
+export interface SignInIdentity {
+  provider: IdentityProvider;
+  subject: string;
+  /** What the user sees among their sign-in methods (a masked number, an email). */
+  display: string | null;
+  /** Phone identities keep the number encrypted, for texts only the activities send. */
+  secret?: string;
+}
 
 /** Sign-in methods linked to users. One user per (provider, subject). */
 export class IdentityDirectory {
@@ -12,41 +23,28 @@ export class IdentityDirectory {
     this.ledger = new Ledger(dataSource);
   }
 
-  /** Idempotent: a retried or concurrent call for one number ends with one user. */
-  async findOrCreatePhoneUser(input: { phoneKey: string; maskedPhone: string; phoneCiphertext: string }): Promise<{ userId: string; isNewUser: boolean }> {
-    return this.findOrCreate({
-      provider: 'phone',
-      subject: input.phoneKey,
-      display: input.maskedPhone,
-      secret: input.phoneCiphertext,
-      displayName: `Aura user ${input.maskedPhone.slice(-3)}`,
-    });
-  }
-
-  /** The user signed in with this provider account, created (with a wallet) on first sign-in. */
-  async findOrCreate(input: {
-    provider: IdentityProvider;
-    subject: string;
-    display: string | null;
-    secret?: string;
-    displayName: string;
-  }): Promise<{ userId: string; isNewUser: boolean }> {
-    return this.dataSource.transaction(async (tx) => {
-      // Serialises first sign-ins of one account without locking anything else.
-      await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`identity:${input.provider}:${input.subject}`]);
-      const existing: { user_id: string }[] = await tx.query(
-        `SELECT user_id FROM user_identities WHERE provider = $1 AND subject = $2`,
-        [input.provider, input.subject],
-      );
-      if (existing[0]) return { userId: existing[0].user_id, isNewUser: false };
-      const [user]: { id: string }[] = await tx.query(`INSERT INTO users (display_name) VALUES ($1) RETURNING id`, [input.displayName]);
-      await this.ledger.openWallet(user!.id, tx);
-      await tx.query(
-        `INSERT INTO user_identities (user_id, provider, subject, display, secret) VALUES ($1, $2, $3, $4, $5)`,
-        [user!.id, input.provider, input.subject, input.display, input.secret ?? null],
-      );
-      return { userId: user!.id, isNewUser: true };
-    });
+  /**
+   * The user signed in with this provider account, created (with a wallet and a display name
+   * that says nothing about the account) on first sign-in. Idempotent: a retried or concurrent
+   * call for one account ends with one user. Inside `tx` when given, so a caller can open the
+   * session in the same transaction.
+   */
+  async findOrCreate(input: SignInIdentity, tx?: EntityManager): Promise<{ userId: string; isNewUser: boolean }> {
+    if (!tx) return this.dataSource.transaction((own) => this.findOrCreate(input, own));
+    // Serialises first sign-ins of one account without locking anything else.
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`identity:${input.provider}:${input.subject}`]);
+    const existing: { user_id: string }[] = await tx.query(
+      `SELECT user_id FROM user_identities WHERE provider = $1 AND subject = $2`,
+      [input.provider, input.subject],
+    );
+    if (existing[0]) return { userId: existing[0].user_id, isNewUser: false };
+    const [user]: { id: string }[] = await tx.query(`INSERT INTO users (display_name) VALUES ($1) RETURNING id`, [newUserDisplayName()]);
+    await this.ledger.openWallet(user!.id, tx);
+    await tx.query(
+      `INSERT INTO user_identities (user_id, provider, subject, display, secret) VALUES ($1, $2, $3, $4, $5)`,
+      [user!.id, input.provider, input.subject, input.display, input.secret ?? null],
+    );
+    return { userId: user!.id, isNewUser: true };
   }
 
   /** Links a provider account to a user; refused if it already belongs to someone else. */

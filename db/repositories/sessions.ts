@@ -27,15 +27,31 @@ export type RefreshLookup =
 export class SessionStore {
   constructor(private readonly dataSource: DataSource) {}
 
-  async create(userId: string, device: DeviceInfo, expiresAt: Date, firstTokenHash: string): Promise<string> {
-    return this.dataSource.transaction(async (tx) => {
-      const [row]: { id: string }[] = await tx.query(
-        `INSERT INTO sessions (user_id, device_id, device_name, ip, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-        [userId, device.deviceId ?? null, device.deviceName ?? null, device.ip ?? null, expiresAt],
-      );
-      await tx.query(`INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)`, [firstTokenHash, row!.id]);
-      return row!.id;
-    });
+  /** A new session with its first refresh token; inside `tx` when given (a sign-in that also creates the user). */
+  async create(userId: string, device: DeviceInfo, expiresAt: Date, firstTokenHash: string, tx?: EntityManager): Promise<string> {
+    if (!tx) return this.dataSource.transaction((own) => this.create(userId, device, expiresAt, firstTokenHash, own));
+    const [row]: { id: string }[] = await tx.query(
+      `INSERT INTO sessions (user_id, device_id, device_name, ip, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+      [userId, device.deviceId ?? null, device.deviceName ?? null, device.ip ?? null, expiresAt],
+    );
+    await tx.query(`INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)`, [firstTokenHash, row!.id]);
+    return row!.id;
+  }
+
+  /**
+   * The session a first refresh token opened, if it exists: how a retried sign-in recognises
+   * that its earlier attempt committed. `withNewUser`: the user was created in the same
+   * transaction (both rows carry its start time).
+   */
+  async openedBy(firstTokenHash: string): Promise<{ sessionId: string; userId: string; withNewUser: boolean } | null> {
+    const rows: { session_id: string; user_id: string; with_new_user: boolean }[] = await this.dataSource.query(
+      `SELECT s.id AS session_id, s.user_id, (u.created_at = s.created_at) AS with_new_user
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
+        WHERE t.token_hash = $1`,
+      [firstTokenHash],
+    );
+    const row = rows[0];
+    return row ? { sessionId: row.session_id, userId: row.user_id, withNewUser: row.with_new_user } : null;
   }
 
   async lookup(tokenHash: string, manager: EntityManager = this.dataSource.manager): Promise<RefreshLookup> {

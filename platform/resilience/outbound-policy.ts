@@ -1,13 +1,4 @@
-import {
-  CircuitState,
-  ExponentialBackoff,
-  circuitBreaker,
-  handleWhen,
-  noJitterGenerator,
-  retry,
-  wrap,
-  type IBreaker,
-} from 'cockatiel';
+import { CircuitState, circuitBreaker, handleWhen, type IBreaker } from 'cockatiel';
 
 /**
  * Opens after `threshold` failures within `windowMs` (the spec: 5 failures in 10 s).
@@ -41,29 +32,24 @@ export class WindowedFailureBreaker implements IBreaker {
   }
 }
 
-export interface OutboundPolicyOptions {
-  /** Which failures are worth retrying (network errors, 5xx, 429), not refusals. */
-  isTransient: (err: Error) => boolean;
-  retryDelaysMs?: [number, number, number];
+export interface OutboundBreakerOptions {
+  /** Which failures count against the provider (network errors, 5xx, 429), not refusals. */
+  isProviderFailure: (err: Error) => boolean;
   breakerThreshold?: number;
   breakerWindowMs?: number;
   halfOpenAfterMs?: number;
 }
 
 /**
- * The spec's policy for calls to outside providers: 3 retries at 1 s, 2 s and 4 s, inside a
- * circuit breaker that opens after 5 failures in 10 s and lets a trial call through after 30 s.
- * Each attempt counts toward the breaker; an open breaker fails fast and is not retried.
+ * The spec's circuit breaker for calls to outside providers: it opens after 5 failures in 10 s
+ * and lets a trial call through after 30 s; while open, calls fail fast without reaching the
+ * provider. It does not retry: callers run inside a Temporal activity, and Temporal's activity
+ * retry policy is the one retry layer (two layers would multiply attempts and let a client's
+ * retries outlive the activity attempt that started them).
  */
-export function outboundCallPolicy(options: OutboundPolicyOptions) {
-  const [first, , last] = options.retryDelaysMs ?? [1_000, 2_000, 4_000];
-  const breaker = circuitBreaker(handleWhen(options.isTransient), {
+export function outboundCircuitBreaker(options: OutboundBreakerOptions) {
+  return circuitBreaker(handleWhen(options.isProviderFailure), {
     breaker: new WindowedFailureBreaker(options.breakerThreshold ?? 5, options.breakerWindowMs ?? 10_000),
     halfOpenAfter: options.halfOpenAfterMs ?? 30_000,
   });
-  const retries = retry(handleWhen(options.isTransient), {
-    maxAttempts: 3,
-    backoff: new ExponentialBackoff({ initialDelay: first, maxDelay: last, exponent: 2, generator: noJitterGenerator }),
-  });
-  return Object.assign(wrap(retries, breaker), { breaker });
 }

@@ -99,9 +99,24 @@ describe('Google and Apple ID tokens', () => {
     const again = (await (await socialSignIn('google', { token: await idToken({ sub: 'google-user-1' }) })).json()) as { user: { id: string; isNew: boolean } };
     expect(again.user).toEqual({ id: body.user.id, isNew: false });
     const me = await fetch(`${api.url}/v1/me`, { headers: { authorization: `Bearer ${body.accessToken}` } });
-    expect(((await me.json()) as { signInMethods: unknown[] }).signInMethods).toEqual([
-      expect.objectContaining({ provider: 'google', display: 'mira@example.com' }),
-    ]);
+    const profile = (await me.json()) as { displayName: string; signInMethods: unknown[] };
+    expect(profile.signInMethods).toEqual([expect.objectContaining({ provider: 'google', display: 'mira@example.com' })]);
+    // A new account's name says nothing about the account it signed in with.
+    expect(profile.displayName).toMatch(/^Aura user [A-Z]{4}$/);
+  });
+
+  it('refuses bad device fields with 400 before any account or session is made', async () => {
+    const sub = `google-${Math.random().toString(36).slice(2)}`;
+    for (const device of [{ id: 'device-0001', name: 'Pixel\u202E8' }, { id: 'bad id!', name: 'Pixel 8' }]) {
+      const res = await socialSignIn('google', { token: await idToken({ sub }), device });
+      expect(res.status).toBe(400);
+      expect(await errorCode(res)).toMatchObject({ code: 'VALIDATION_FAILED' });
+    }
+    const rows: unknown[] = await stack.dataSource.query(`SELECT 1 FROM user_identities WHERE provider = 'google' AND subject = $1`, [sub]);
+    expect(rows).toHaveLength(0);
+    const ok = await socialSignIn('google', { token: await idToken({ sub }), device: { id: 'device-0001', name: 'Pixel 8' } });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { user: { isNew: boolean } }).user.isNew).toBe(true);
   });
 
   it('signs in with a valid Apple token checking the nonce', async () => {

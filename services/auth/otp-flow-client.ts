@@ -2,7 +2,7 @@ import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '
 import { TypedSearchAttributes } from '@temporalio/common';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { FlowKind, SearchAttribute } from '../../domain/flows';
-import { maskPhone, type OtpPolicy } from '../../domain/otp/rules';
+import { OTP_FLOW_WAIT_MS, type OtpPolicy } from '../../domain/otp/rules';
 import type { PhoneSecrets } from '../../platform/crypto/phone-secrets';
 import {
   otpWorkflowId,
@@ -10,12 +10,17 @@ import {
   verifyOtpUpdate,
   type OtpInput,
   type OtpSent,
+  type OtpSessionRequest,
   type OtpVerified,
 } from '../../workflows/otp/definitions';
 import type { otpWorkflow } from '../../workflows/otp/workflow';
-import { translateTemporalError } from '../http/temporal-errors';
+import { translateTemporalError } from '../../api/http/temporal-errors';
 
-/** The API's handle on phone OTP flows. Takes E.164 numbers; hands Temporal only hashes and ciphertext. */
+/**
+ * The handle on phone OTP flows. Takes E.164 numbers; hands Temporal only hashes and
+ * ciphertext. Each call waits at most OTP_FLOW_WAIT_MS (the flow's own steps are bounded below
+ * it), then answers a retryable DEPENDENCY_UNAVAILABLE rather than hanging the request.
+ */
 export class OtpFlows {
   constructor(
     private readonly client: Client,
@@ -26,7 +31,7 @@ export class OtpFlows {
 
   async request(e164: string): Promise<OtpSent> {
     const phoneKey = this.secrets.phoneKey(e164);
-    const input: OtpInput = { phoneKey, maskedPhone: maskPhone(e164), policy: this.policy };
+    const input: OtpInput = { phoneKey, policy: this.policy };
     const start = new WithStartWorkflowOperation<typeof otpWorkflow>('otpWorkflow', {
       workflowId: otpWorkflowId(phoneKey),
       taskQueue: this.taskQueue,
@@ -35,21 +40,25 @@ export class OtpFlows {
       typedSearchAttributes: new TypedSearchAttributes([{ key: SearchAttribute.FlowKind, value: FlowKind.PhoneOtp }]),
     });
     try {
-      return await this.client.workflow.executeUpdateWithStart(requestOtpUpdate, {
-        startWorkflowOperation: start,
-        args: [{ phoneCiphertext: this.secrets.encrypt(e164) }],
-      });
+      return await this.bounded(() =>
+        this.client.workflow.executeUpdateWithStart(requestOtpUpdate, {
+          startWorkflowOperation: start,
+          args: [{ phoneCiphertext: this.secrets.encrypt(e164) }],
+        }),
+      );
     } catch (err) {
       throw translateTemporalError(err);
     }
   }
 
-  async verify(e164: string, code: string): Promise<OtpVerified> {
+  async verify(e164: string, code: string, session: OtpSessionRequest): Promise<OtpVerified> {
     const phoneKey = this.secrets.phoneKey(e164);
     try {
-      return await this.client.workflow.getHandle(otpWorkflowId(phoneKey)).executeUpdate(verifyOtpUpdate, {
-        args: [{ codeHash: this.secrets.codeHash(phoneKey, code), phoneCiphertext: this.secrets.encrypt(e164) }],
-      });
+      return await this.bounded(() =>
+        this.client.workflow.getHandle(otpWorkflowId(phoneKey)).executeUpdate(verifyOtpUpdate, {
+          args: [{ codeHash: this.secrets.codeHash(phoneKey, code), phoneCiphertext: this.secrets.encrypt(e164), session }],
+        }),
+      );
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         throw new AppError(ErrorCode.OtpNotRequested, 'no code was sent to this number; ask for one');
@@ -61,5 +70,10 @@ export class OtpFlows {
       }
       throw translated;
     }
+  }
+
+  /** Every RPC inside (the update and its long polls) shares one deadline. */
+  private bounded<T>(call: () => Promise<T>): Promise<T> {
+    return this.client.withDeadline(Date.now() + OTP_FLOW_WAIT_MS, call);
   }
 }
