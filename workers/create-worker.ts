@@ -12,6 +12,15 @@ export interface WorkerSettings {
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
+/** Capacity settings, shared with the benchmark's raw worker so both are measured alike. */
+export function workerTuning(): Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'shutdownGraceTime'> {
+  return {
+    // Bounded so one slow dependency can't pile up unbounded work in this process.
+    maxConcurrentActivityTaskExecutions: 100,
+    shutdownGraceTime: '10 seconds',
+  };
+}
+
 /** The worker: every workflow and activity, polling one task queue. */
 export async function createAuraWorker(
   settings: WorkerSettings,
@@ -28,9 +37,7 @@ export async function createAuraWorker(
     taskQueue: settings.taskQueue,
     ...workflowSource,
     activities: createActivities(deps),
-    // Bounded so one slow dependency can't pile up unbounded work in this process.
-    maxConcurrentActivityTaskExecutions: 100,
-    shutdownGraceTime: '10 seconds',
+    ...workerTuning(),
   });
   logger?.info({ taskQueue: settings.taskQueue }, 'worker ready');
   return { worker, connection };

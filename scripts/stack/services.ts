@@ -146,6 +146,9 @@ export async function startRedis(options: { dataDir: string; port: number; outpu
   return { process: proc, url };
 }
 
+/** SQLite settings of the dev server (see bench/claims/README.md for what they change). */
+export const TEMPORAL_SQLITE_PRAGMAS: readonly string[] = [];
+
 export async function startTemporalDevServer(options: {
   cliPath: string;
   port: number;
@@ -155,6 +158,8 @@ export async function startTemporalDevServer(options: {
   dbFile?: string;
   namespace: string;
   output: Output;
+  /** `PRAGMA=VALUE` settings for the server's SQLite (`--sqlite-pragma`); defaults to TEMPORAL_SQLITE_PRAGMAS. */
+  sqlitePragmas?: readonly string[];
 }): Promise<RunningService> {
   if (!existsSync(options.cliPath)) throw new Error(`Temporal CLI not found at ${options.cliPath}: run scripts/provision.sh`);
   const args = [
@@ -166,6 +171,7 @@ export async function startTemporalDevServer(options: {
     ...searchAttributeRegistrations.flatMap((sa) => ['--search-attribute', sa]),
     ...(options.uiPort ? ['--ui-port', String(options.uiPort)] : ['--headless']),
     ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
+    ...(options.sqlitePragmas ?? TEMPORAL_SQLITE_PRAGMAS).flatMap((p) => ['--sqlite-pragma', p]),
   ];
   const proc = startProcess('temporal', options.cliPath, args, { output: options.output });
   const address = `127.0.0.1:${options.port}`;
