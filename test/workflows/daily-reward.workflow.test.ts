@@ -62,7 +62,9 @@ interface Scenario {
   activities: RecordingActivities;
   flows: DailyRewardFlows;
   userId: string;
-  claim(): Promise<Awaited<ReturnType<DailyRewardFlows['claim']>>>;
+  taskQueue: string;
+  /** Claims with the zone the profile has now (the scenario's zone unless given). */
+  claim(timeZone?: string): Promise<Awaited<ReturnType<DailyRewardFlows['claim']>>>;
   /** Moves simulated time forward to the next given UTC hour. */
   advanceToHour(hourUtc: number, extraDays?: number): Promise<void>;
 }
@@ -104,7 +106,8 @@ async function withScenario(
       activities,
       flows,
       userId,
-      claim: () => flows.claim(user),
+      taskQueue,
+      claim: (timeZone?: string) => flows.claim(timeZone ? { ...user, timeZone } : user),
       async advanceToHour(hourUtc, extraDays = 0) {
         const now = await env.currentTimeMs();
         const dayStart = Math.floor(now / DAY) * DAY;
@@ -169,13 +172,13 @@ describe('daily-reward workflow (time-skipping)', () => {
       await env.sleep(3 * HOUR);
       const second = s.claim();
       await expect(second).rejects.toBeInstanceOf(AppError);
-      await expect(second).rejects.toMatchObject({ code: ErrorCode.AlreadyClaimedToday, status: 409 });
+      await expect(second).rejects.toMatchObject({ code: ErrorCode.AlreadyClaimedToday });
       expect(s.activities.credits).toHaveLength(1);
       expect(s.activities.credits[0]).toMatchObject({ coins: first.coins, idempotencyKey: `daily-reward:${s.userId}:${first.date}` });
 
       // The update is refused by the validator, so it leaves no trace in the history.
       const handle = env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId));
-      const raw = handle.executeUpdate(claimDailyRewardUpdate);
+      const raw = handle.executeUpdate(claimDailyRewardUpdate, { args: [{ timeZone: 'UTC', policy: DEFAULT_DAILY_REWARD_POLICY }] });
       await expect(raw).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
       const failure = await raw.catch((e: WorkflowUpdateFailedError) => e.cause);
       expect(failure).toBeInstanceOf(ApplicationFailure);
