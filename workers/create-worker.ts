@@ -13,10 +13,17 @@ export interface WorkerSettings {
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 /** Capacity settings, shared with the benchmark's raw worker so both are measured alike. */
-export function workerTuning(): Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'shutdownGraceTime'> {
+export function workerTuning(): Pick<
+  WorkerOptions,
+  'maxConcurrentActivityTaskExecutions' | 'maxConcurrentLocalActivityExecutions' | 'maxCachedWorkflows' | 'shutdownGraceTime'
+> {
   return {
     // Bounded so one slow dependency can't pile up unbounded work in this process.
     maxConcurrentActivityTaskExecutions: 100,
+    maxConcurrentLocalActivityExecutions: 100,
+    // Entity flows (one per user) are small and come back daily; one evicted from the cache is
+    // replayed from its whole history (up to 100 claims) on its next claim. A few MB for 2,000.
+    maxCachedWorkflows: 2_000,
     shutdownGraceTime: '10 seconds',
   };
 }
