@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
@@ -30,7 +30,7 @@ const opts = {
   usersPerPhase: Number(env.BENCH_USERS_PER_PHASE ?? 1500),
   /** Comma-separated `PRAGMA=VALUE`; unset = the project default, `none` = the server's own defaults. */
   sqlitePragmas: env.BENCH_SQLITE_PRAGMAS === undefined ? TEMPORAL_SQLITE_PRAGMAS : env.BENCH_SQLITE_PRAGMAS === 'none' ? [] : env.BENCH_SQLITE_PRAGMAS.split(','),
-  resultsFile: resolve(root, env.BENCH_RESULTS_FILE ?? 'bench/results/claims-latest.md'),
+  resultsFile: resolve(env.BENCH_RESULTS_FILE ?? join(root, 'bench/results/claims-latest.md')),
   label: env.BENCH_LABEL ?? '',
 };
 
@@ -178,6 +178,8 @@ async function main(): Promise<void> {
     await stopAll();
   }
 }
+
+const loadAtStart = loadavg()[0]!;
 
 async function run(cliPath: string, dir: string, logs: string, running: ManagedProcess[]): Promise<void> {
   const [pgPort, redisPort, temporalPort, apiPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -346,7 +348,8 @@ function report(results: PhaseResult[]): string {
     `Run of ${new Date().toISOString().slice(0, 16)}Z, ${cpus().length} × ${cpuModel}, \`npm run bench:claims\`, ` +
       `${opts.phaseSeconds} s per phase, closed loop (each client sends its next request when the last answers).`,
     `Temporal dev server with a SQLite file; pragmas: ${opts.sqlitePragmas.map((p) => `\`${p}\``).join(', ') || 'server defaults'}.`,
-    `CPU = share of one core used by the process and its children during the phase; machine = all cores busy (other users of the machine included).`,
+    `CPU = share of one core used by the process and its children during the phase; machine = all cores busy (other users of the machine included). ` +
+      `Load average (1 min) at the start ${loadAtStart.toFixed(1)}, at the end ${loadavg()[0]!.toFixed(1)}.`,
     '',
     '| phase | clients | req/s | p50 ms | p99 ms | ok | unexpected | Temporal CPU | API CPU | worker CPU | PostgreSQL CPU | machine |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
