@@ -317,6 +317,27 @@ describe('daily-reward workflow (time-skipping)', () => {
       });
     });
 
+    it('refuses a claim carrying an unknown zone or a broken table, leaving no trace in the history', async () => {
+      await withScenario({}, async (s) => {
+        await s.advanceToHour(10);
+        await s.claim();
+        await s.advanceToHour(10);
+        const handle = env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId));
+        for (const request of [
+          { timeZone: 'Mars/Olympus_Mons', policy: DEFAULT_DAILY_REWARD_POLICY },
+          { timeZone: 'UTC', policy: { ...DEFAULT_DAILY_REWARD_POLICY, coinsByDay: [10, 20, 30] } },
+        ]) {
+          const failure = await handle.executeUpdate(claimDailyRewardUpdate, { args: [request] }).catch((e: WorkflowUpdateFailedError) => e.cause);
+          expect(failure).toBeInstanceOf(ApplicationFailure);
+          expect((failure as ApplicationFailure).type).toBe(ErrorCode.ValidationFailed);
+        }
+        expect(s.activities.credits).toHaveLength(1);
+        const history = await handle.fetchHistory();
+        expect(history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toHaveLength(1);
+        expect(await s.claim()).toMatchObject({ day: 2 });
+      });
+    });
+
     it('a new coin table reaches the running flow with the next claim', async () => {
       await withScenario({ record: 'daily-reward.coin-table-changed' }, async (s) => {
         await s.advanceToHour(10);
