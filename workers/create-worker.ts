@@ -12,6 +12,22 @@ export interface WorkerSettings {
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
+/** Capacity settings, shared with the benchmark's raw worker so both are measured alike. */
+export function workerTuning(): Pick<
+  WorkerOptions,
+  'maxConcurrentActivityTaskExecutions' | 'maxConcurrentLocalActivityExecutions' | 'maxCachedWorkflows' | 'shutdownGraceTime'
+> {
+  return {
+    // Bounded so one slow dependency can't pile up unbounded work in this process.
+    maxConcurrentActivityTaskExecutions: 100,
+    maxConcurrentLocalActivityExecutions: 100,
+    // Entity flows (one per user) are small and come back daily; one evicted from the cache is
+    // replayed from its whole history (up to 100 claims) on its next claim. A few MB for 2,000.
+    maxCachedWorkflows: 2_000,
+    shutdownGraceTime: '10 seconds',
+  };
+}
+
 /** The worker: every workflow and activity, polling one task queue. */
 export async function createAuraWorker(
   settings: WorkerSettings,
@@ -28,9 +44,7 @@ export async function createAuraWorker(
     taskQueue: settings.taskQueue,
     ...workflowSource,
     activities: createActivities(deps),
-    // Bounded so one slow dependency can't pile up unbounded work in this process.
-    maxConcurrentActivityTaskExecutions: 100,
-    shutdownGraceTime: '10 seconds',
+    ...workerTuning(),
   });
   logger?.info({ taskQueue: settings.taskQueue }, 'worker ready');
   return { worker, connection };

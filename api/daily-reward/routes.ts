@@ -27,11 +27,12 @@ export function dailyRewardRoutes(deps: { flows: DailyRewardFlows; users: UserDi
   const router = new Router<ApiState>();
   const claims = new DailyRewardClaims(deps.dataSource);
 
+  /** The profile as PostgreSQL has it now: the zone the flow must follow, and its version. */
   async function currentUser(userId: string) {
     const user = await deps.users.findById(userId);
     if (!user) throw new AppError(ErrorCode.UserNotFound, 'the signed-in user does not exist');
     if (user.status !== 'active') throw new AppError(ErrorCode.Forbidden, 'this account is suspended');
-    return user;
+    return { id: user.id, timeZone: user.timeZone, profileVersion: user.updatedAt.getTime() };
   }
 
   router.get('/rewards/daily', async (ctx) => {

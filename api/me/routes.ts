@@ -24,8 +24,13 @@ const profilePatch = z
   .strict()
   .refine((p) => Object.keys(p).length > 0, 'nothing to change');
 
+/** Who must hear that a profile changed once it committed (the daily-reward flow follows the zone). */
+export interface ProfileListener {
+  profileChanged(user: { id: string; timeZone: string; profileVersion: number }): Promise<unknown>;
+}
+
 /** The signed-in user's own profile. */
-export function meRoutes(deps: { dataSource: DataSource }): Router<ApiState> {
+export function meRoutes(deps: { dataSource: DataSource; dailyReward?: ProfileListener }): Router<ApiState> {
   const router = new Router<ApiState>();
   const identities = new IdentityDirectory(deps.dataSource);
   const users = deps.dataSource.getRepository(User);
@@ -46,6 +51,14 @@ export function meRoutes(deps: { dataSource: DataSource }): Router<ApiState> {
     };
   }
 
+  /** After the commit, best effort: the flow also gets the zone with the next claim or status read. */
+  async function tellDailyReward(userId: string): Promise<void> {
+    const saved = await users.findOne({ select: { id: true, timeZone: true, updatedAt: true }, where: { id: userId } });
+    if (saved && deps.dailyReward) {
+      await deps.dailyReward.profileChanged({ id: saved.id, timeZone: saved.timeZone, profileVersion: saved.updatedAt.getTime() });
+    }
+  }
+
   router.get('/me', async (ctx) => {
     ctx.body = await view(ctx.state.auth!.userId);
   });
@@ -53,6 +66,7 @@ export function meRoutes(deps: { dataSource: DataSource }): Router<ApiState> {
   router.patch('/me', async (ctx) => {
     const patch = parseInput(profilePatch, ctx.request.body ?? {});
     await users.update({ id: ctx.state.auth!.userId }, patch);
+    if (patch.timeZone !== undefined) await tellDailyReward(ctx.state.auth!.userId);
     ctx.body = await view(ctx.state.auth!.userId);
   });
 

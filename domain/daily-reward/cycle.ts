@@ -1,8 +1,27 @@
-import { addDays, localDate, startOfLocalDay, type IsoDate } from '../calendar';
+import { addDays, isValidTimeZone, localDate, startOfLocalDay, type IsoDate } from '../calendar';
 
 /**
  * The daily-reward rules, pure. The workflow applies them to its state; the API applies
  * the same functions to a status snapshot so "today" is always the caller's real today.
+ *
+ * The user's time zone can change between claims (PATCH /v1/me, or travel). The rule that keeps
+ * a zone change from paying twice in one real day, in the zone the user is in NOW:
+ *
+ *   the last reward day is the later of the date recorded at the last claim and the date of the
+ *   last claim's instant read in the current zone; a claim is allowed once the current local
+ *   date is after it, and the streak continues while the current local date is at most the
+ *   day after it.
+ *
+ * So no two claims ever fall on one local date of the zone of the later claim, and recorded
+ * claim dates only go forward. Flipping west (UTC+14 to UTC-12) cannot reopen a day already
+ * claimed, because the recorded date still counts; flipping east cannot either, because the
+ * last claim's instant, read in the eastern zone, is already "today" there. A traveller is
+ * never cut short: flying east, the next claim opens at the next local midnight where they are
+ * (a day shortened by the flight, exactly as for a resident) and the streak lasts a whole local
+ * day after it; flying west, the next claim waits until the new zone's date passes the date
+ * they last claimed on, and the streak is kept for the whole of the day after that. Over any
+ * span, claims can exceed elapsed days by at most two (the 26 h between the extreme zones),
+ * once, not per flip: gaining by moving east is paid back by moving west.
  */
 export const CYCLE_LENGTH = 7;
 
@@ -42,6 +61,10 @@ export interface DailyRewardState {
   /** Consecutive days claimed; 0 once broken. */
   streak: number;
   lastClaimDate: IsoDate | null;
+  /** When the last claim happened (epoch ms); absent in states from before zone changes reached the flow. */
+  lastClaimAt?: number | null;
+  /** The profile version (its `updated_at`, epoch ms) the time zone came from; an older one never overrides it. */
+  profileVersion?: number | null;
   cyclesCompleted: number;
   totalClaims: number;
   /** The local date whose unclaimed reward was last reminded about. */
@@ -55,6 +78,7 @@ export function initialDailyRewardState(userId: string, timeZone: string): Daily
     currentDay: 0,
     streak: 0,
     lastClaimDate: null,
+    lastClaimAt: null,
     cyclesCompleted: 0,
     totalClaims: 0,
     remindedFor: null,
@@ -78,20 +102,54 @@ export function dailyRewardIdempotencyKey(userId: string, date: IsoDate): string
   return `daily-reward:${userId}:${date}`;
 }
 
-/** Whether the streak is still alive at `today`: the last claim was today or yesterday. */
+/** The profile facts the flow follows: the user's time zone, and which version of the profile it came from. */
+export interface ProfileFacts {
+  timeZone: string;
+  /** The profile's `updated_at` (epoch ms); omitted, the facts apply whatever the flow holds. */
+  profileVersion?: number | null;
+}
+
+/**
+ * The state with the profile's current zone, unless the flow already holds a newer version of
+ * the profile (a claim that read the user before a PATCH /me must not undo it). An invalid zone
+ * is ignored: the API validates zones, and the flow must never be stuck on one it can't read.
+ */
+export function applyProfile(state: DailyRewardState, facts: ProfileFacts): DailyRewardState {
+  if (!isValidTimeZone(facts.timeZone)) return state;
+  const held = state.profileVersion ?? null;
+  const offered = facts.profileVersion ?? null;
+  if (held !== null && offered !== null && offered < held) return state;
+  if (facts.timeZone === state.timeZone && (offered === null || offered === held)) return state;
+  return { ...state, timeZone: facts.timeZone, profileVersion: offered ?? held };
+}
+
+/**
+ * The last reward day in the current zone: the later of the date recorded at the last claim and
+ * the last claim's instant read in the current zone (see the rule at the top). Null before the first claim.
+ */
+export function lastRewardDay(state: DailyRewardState): IsoDate | null {
+  if (state.lastClaimDate === null) return null;
+  if (state.lastClaimAt === undefined || state.lastClaimAt === null) return state.lastClaimDate;
+  const reread = localDate(state.lastClaimAt, state.timeZone);
+  return reread > state.lastClaimDate ? reread : state.lastClaimDate;
+}
+
+/** Whether the streak is still alive at `today`: the last reward day was today or yesterday. */
 function streakAlive(state: DailyRewardState, today: IsoDate): boolean {
-  return state.lastClaimDate !== null && state.lastClaimDate >= addDays(today, -1);
+  const last = lastRewardDay(state);
+  return last !== null && last >= addDays(today, -1);
 }
 
 /** What a claim at `nowMs` would do: the day it pays, or why it is refused. */
 export function decideClaim(state: DailyRewardState, nowMs: number, policy: DailyRewardPolicy): ClaimDecision {
   const today = localDate(nowMs, state.timeZone);
-  if (state.lastClaimDate !== null && state.lastClaimDate >= today) {
+  const last = lastRewardDay(state);
+  if (last !== null && last >= today) {
     return {
       ok: false,
       reason: 'ALREADY_CLAIMED_TODAY',
       date: today,
-      nextClaimAt: startOfLocalDay(addDays(today, 1), state.timeZone),
+      nextClaimAt: startOfLocalDay(addDays(last, 1), state.timeZone),
     };
   }
   const continues = streakAlive(state, today);
@@ -107,16 +165,18 @@ export function decideClaim(state: DailyRewardState, nowMs: number, policy: Dail
       currentDay: day,
       streak,
       lastClaimDate: today,
+      lastClaimAt: nowMs,
       cyclesCompleted: state.cyclesCompleted + (day === CYCLE_LENGTH ? 1 : 0),
       totalClaims: state.totalClaims + 1,
     },
   };
 }
 
-/** The instant the streak breaks if nobody claims: the start of the day after tomorrow's claim day. */
+/** The instant the streak breaks if nobody claims: the start of the second local day after the last reward day. */
 export function streakBreaksAt(state: DailyRewardState): number | null {
-  if (state.lastClaimDate === null) return null;
-  return startOfLocalDay(addDays(state.lastClaimDate, 2), state.timeZone);
+  const last = lastRewardDay(state);
+  if (last === null) return null;
+  return startOfLocalDay(addDays(last, 2), state.timeZone);
 }
 
 /** When to remind the user about an unclaimed reward, and which day it is about; null if nothing is at stake. */
@@ -125,8 +185,9 @@ export function nextReminder(
   policy: DailyRewardPolicy,
 ): { at: number; forDate: IsoDate; breaksAt: number } | null {
   const breaksAt = streakBreaksAt(state);
-  if (breaksAt === null || state.lastClaimDate === null) return null;
-  const forDate = addDays(state.lastClaimDate, 1);
+  const last = lastRewardDay(state);
+  if (breaksAt === null || last === null) return null;
+  const forDate = addDays(last, 1);
   if (state.remindedFor === forDate) return null;
   return { at: breaksAt - policy.reminderLeadHours * 3_600_000, forDate, breaksAt };
 }

@@ -146,6 +146,14 @@ export async function startRedis(options: { dataDir: string; port: number; outpu
   return { process: proc, url };
 }
 
+/**
+ * SQLite settings of the dev server. Its defaults (a rollback journal, a sync at every commit)
+ * make each workflow step wait for the disk; with a write-ahead log and syncs at checkpoints only,
+ * the dev server serves 3-5× the claims (bench/results/claims-*.md). A power cut can lose the last
+ * moments of a dev stack's history, never corrupt it; production runs on PostgreSQL, not this.
+ */
+export const TEMPORAL_SQLITE_PRAGMAS: readonly string[] = ['journal_mode=wal', 'synchronous=normal'];
+
 export async function startTemporalDevServer(options: {
   cliPath: string;
   port: number;
@@ -155,6 +163,8 @@ export async function startTemporalDevServer(options: {
   dbFile?: string;
   namespace: string;
   output: Output;
+  /** `PRAGMA=VALUE` settings for the server's SQLite (`--sqlite-pragma`); defaults to TEMPORAL_SQLITE_PRAGMAS. */
+  sqlitePragmas?: readonly string[];
 }): Promise<RunningService> {
   if (!existsSync(options.cliPath)) throw new Error(`Temporal CLI not found at ${options.cliPath}: run scripts/provision.sh`);
   const args = [
@@ -166,6 +176,7 @@ export async function startTemporalDevServer(options: {
     ...searchAttributeRegistrations.flatMap((sa) => ['--search-attribute', sa]),
     ...(options.uiPort ? ['--ui-port', String(options.uiPort)] : ['--headless']),
     ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
+    ...(options.sqlitePragmas ?? TEMPORAL_SQLITE_PRAGMAS).flatMap((p) => ['--sqlite-pragma', p]),
   ];
   const proc = startProcess('temporal', options.cliPath, args, { output: options.output });
   const address = `127.0.0.1:${options.port}`;

@@ -1,3 +1,5 @@
+import { localDate } from '../../domain/calendar';
+import { dailyRewardStatusQuery, dailyRewardWorkflowId } from '../../workflows/daily-reward/definitions';
 import { startApi, startEdge, startWorker } from '../support/app-harness';
 import { connectRealStack, type RealStack } from '../support/real-stack';
 import { TestSocket } from '../support/ws-client';
@@ -25,9 +27,24 @@ afterAll(async () => {
 async function signedInUser(timeZone = 'UTC') {
   const user = await stack.newUser({ timeZone });
   const token = await stack.tokens.sign({ userId: user.id });
-  const call = (method: 'GET' | 'POST', path: string) =>
-    fetch(`${api.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+  const call = (method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown) =>
+    fetch(`${api.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
   return { user, token, call };
+}
+
+/** The zone the running flow itself holds (queried, so it shows what reached the workflow). */
+async function flowZoneBecomes(userId: string, zone: string): Promise<void> {
+  const handle = stack.temporal.workflow.getHandle(dailyRewardWorkflowId(userId));
+  const deadline = Date.now() + 10_000;
+  // A query can be answered before the workflow task carrying the signal has run: ask until it has.
+  while ((await handle.query(dailyRewardStatusQuery)).state.timeZone !== zone) {
+    if (Date.now() > deadline) throw new Error(`the flow never took ${zone}`);
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 async function ledgerRows(userId: string) {
@@ -112,5 +129,48 @@ describe('GET /v1/rewards/daily', () => {
     const res = await fetch(`${api.url}/v1/rewards/daily`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('USER_NOT_FOUND');
+  });
+});
+
+describe('the zone follows the profile', () => {
+  const EAST = 'Pacific/Kiritimati'; // UTC+14
+
+  it('PATCH /me changes the zone GET /rewards/daily shows (today in it), tells the running flow, and reopens nothing', async () => {
+    const { user, call } = await signedInUser('UTC');
+    expect((await call('POST', '/v1/rewards/daily/claim')).status).toBe(200);
+
+    const patched = await call('PATCH', '/v1/me', { timeZone: EAST });
+    expect(patched.status).toBe(200);
+    const me = (await (await call('GET', '/v1/me')).json()) as { timeZone: string };
+    const before = localDate(Date.now(), EAST);
+    const status = (await (await call('GET', '/v1/rewards/daily')).json()) as { timeZone: string; today: string; claimedToday: boolean };
+    const after = localDate(Date.now(), EAST);
+    expect(me.timeZone).toBe(EAST);
+    expect(status.timeZone).toBe(me.timeZone);
+    expect([before, after]).toContain(status.today);
+    // The claim a moment ago was already "today" in UTC+14: moving east opens no second claim.
+    expect(status.claimedToday).toBe(true);
+    await flowZoneBecomes(user.id, EAST);
+    expect((await call('POST', '/v1/rewards/daily/claim')).status).toBe(409);
+    expect(await ledgerRows(user.id)).toHaveLength(1);
+  });
+
+  it('shows the profile zone before the first claim too', async () => {
+    const { call } = await signedInUser('UTC');
+    expect((await call('PATCH', '/v1/me', { timeZone: 'Asia/Kolkata' })).status).toBe(200);
+    const status = (await (await call('GET', '/v1/rewards/daily')).json()) as { timeZone: string; today: string };
+    expect(status.timeZone).toBe('Asia/Kolkata');
+    expect([localDate(Date.now() - 5_000, 'Asia/Kolkata'), localDate(Date.now(), 'Asia/Kolkata')]).toContain(status.today);
+  });
+
+  it('a zone the flow never heard about (a lost signal) is still what the status shows, and the status read passes it on', async () => {
+    const { user, call } = await signedInUser('UTC');
+    expect((await call('POST', '/v1/rewards/daily/claim')).status).toBe(200);
+    await stack.dataSource.query(`UPDATE users SET time_zone = $2, updated_at = now() WHERE id = $1`, [user.id, 'America/Los_Angeles']);
+
+    const status = (await (await call('GET', '/v1/rewards/daily')).json()) as { timeZone: string; today: string };
+    expect(status.timeZone).toBe('America/Los_Angeles');
+    expect([localDate(Date.now() - 5_000, 'America/Los_Angeles'), localDate(Date.now(), 'America/Los_Angeles')]).toContain(status.today);
+    await flowZoneBecomes(user.id, 'America/Los_Angeles');
   });
 });

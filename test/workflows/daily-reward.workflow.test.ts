@@ -62,7 +62,9 @@ interface Scenario {
   activities: RecordingActivities;
   flows: DailyRewardFlows;
   userId: string;
-  claim(): Promise<Awaited<ReturnType<DailyRewardFlows['claim']>>>;
+  taskQueue: string;
+  /** Claims with the zone the profile has now (the scenario's zone unless given). */
+  claim(timeZone?: string): Promise<Awaited<ReturnType<DailyRewardFlows['claim']>>>;
   /** Moves simulated time forward to the next given UTC hour. */
   advanceToHour(hourUtc: number, extraDays?: number): Promise<void>;
 }
@@ -104,7 +106,8 @@ async function withScenario(
       activities,
       flows,
       userId,
-      claim: () => flows.claim(user),
+      taskQueue,
+      claim: (timeZone?: string) => flows.claim(timeZone ? { ...user, timeZone } : user),
       async advanceToHour(hourUtc, extraDays = 0) {
         const now = await env.currentTimeMs();
         const dayStart = Math.floor(now / DAY) * DAY;
@@ -175,7 +178,7 @@ describe('daily-reward workflow (time-skipping)', () => {
 
       // The update is refused by the validator, so it leaves no trace in the history.
       const handle = env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId));
-      const raw = handle.executeUpdate(claimDailyRewardUpdate);
+      const raw = handle.executeUpdate(claimDailyRewardUpdate, { args: [{ timeZone: 'UTC', policy: DEFAULT_DAILY_REWARD_POLICY }] });
       await expect(raw).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
       const failure = await raw.catch((e: WorkflowUpdateFailedError) => e.cause);
       expect(failure).toBeInstanceOf(ApplicationFailure);
@@ -224,6 +227,131 @@ describe('daily-reward workflow (time-skipping)', () => {
       await env.sleep(2 * HOUR);
       // Only the day after the second claim, which went unclaimed, was reminded about.
       expect(s.activities.reminders.map((r) => r.forDate)).toEqual([addDays(second.date, 1)]);
+    });
+  });
+
+  describe('follows the profile', () => {
+    const EAST = 'Pacific/Kiritimati'; // UTC+14
+    const WEST = 'Etc/GMT+12'; // UTC-12
+    const refusedUntil = async (claim: Promise<unknown>): Promise<string> => {
+      const err = await claim.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AppError);
+      expect(err).toMatchObject({ code: ErrorCode.AlreadyClaimedToday });
+      return (err as AppError & { details: { nextClaimAt: string } }).details.nextClaimAt;
+    };
+
+    it('a zone flipped east and west around midnight gets one claim per real day', async () => {
+      await withScenario({ record: 'daily-reward.zone-flipped' }, async (s) => {
+        await s.advanceToHour(12);
+        const first = await s.claim('UTC');
+        const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+        const claimedAt = await env.currentTimeMs();
+        // Noon UTC is 02:00 tomorrow in UTC+14 and midnight starting today in UTC-12: neither is a new day.
+        expect(await refusedUntil(s.claim(EAST))).toBe(new Date(Math.floor(claimedAt / DAY) * DAY + DAY + 10 * HOUR).toISOString());
+        expect(await refusedUntil(s.claim(WEST))).toBe(new Date(Math.floor(claimedAt / DAY) * DAY + DAY + 12 * HOUR).toISOString());
+        await s.advanceToHour(23);
+        await env.sleep(50 * 60_000); // 23:50 UTC
+        for (const zone of [EAST, WEST, 'UTC']) await refusedUntil(s.claim(zone));
+        await s.advanceToHour(0); // midnight UTC: still the same day in both extreme zones
+        for (const zone of [EAST, WEST]) await refusedUntil(s.claim(zone));
+        await s.advanceToHour(10);
+        await env.sleep(5 * 60_000); // 10:05 UTC = 00:05 the day after tomorrow in UTC+14
+        const second = await s.claim(EAST);
+        expect(second).toMatchObject({ day: 2, streak: 2, streakReset: false });
+        expect(second.date > first.date).toBe(true);
+        for (const zone of [WEST, 'UTC']) await refusedUntil(s.claim(zone));
+
+        expect(s.activities.credits.map((c) => c.claim.date)).toEqual([first.date, second.date]);
+        expect(utcDay(claimedAt)).not.toBe(utcDay(await env.currentTimeMs()));
+        const snapshot = await env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId)).query(dailyRewardStatusQuery);
+        expect(snapshot.state.timeZone).toBe(EAST);
+      });
+    });
+
+    it('a profileChanged signal re-aims the reminder at the new zone (east: earlier)', async () => {
+      await withScenario({ policy: { reminderLeadHours: 4 }, record: 'daily-reward.reminder-re-aimed' }, async (s) => {
+        await s.advanceToHour(10);
+        const first = await s.claim();
+        // In UTC the streak would break at midnight UTC and the reminder go out at 20:00 UTC.
+        expect(await s.flows.profileChanged({ id: s.userId, timeZone: 'Asia/Kolkata', profileVersion: 1 })).toBe(true);
+        await s.advanceToHour(14, 1); // 14:00 UTC the next day
+        expect(s.activities.reminders).toHaveLength(0);
+        await env.sleep(HOUR); // 15:00 UTC = 20:30 in Kolkata, past 20:00 there
+        expect(s.activities.reminders).toHaveLength(1);
+        expect(s.activities.reminders[0]).toMatchObject({
+          forDate: addDays(first.date, 1),
+          streakBreaksAt: new Date(Date.parse(`${addDays(first.date, 2)}T00:00:00+05:30`)).toISOString(),
+        });
+      });
+    });
+
+    it('a profileChanged signal re-aims the reminder at the new zone (west: later)', async () => {
+      await withScenario({ policy: { reminderLeadHours: 4 } }, async (s) => {
+        await s.advanceToHour(10);
+        const first = await s.claim();
+        await s.flows.profileChanged({ id: s.userId, timeZone: 'America/Los_Angeles', profileVersion: 1 });
+        await s.advanceToHour(21, 1); // past 20:00 UTC, when the UTC reminder would have gone out
+        expect(s.activities.reminders).toHaveLength(0);
+        await s.advanceToHour(5); // 05:00 UTC = 21:00 in Los Angeles, past 20:00 there
+        expect(s.activities.reminders.map((r) => r.forDate)).toEqual([addDays(first.date, 1)]);
+        expect(s.activities.reminders[0]!.streakBreaksAt).toBe(
+          new Date(Date.parse(`${addDays(first.date, 2)}T00:00:00-08:00`)).toISOString(),
+        );
+      });
+    });
+
+    it('a claim that read the profile before a newer zone arrived does not undo it', async () => {
+      await withScenario({}, async (s) => {
+        await s.advanceToHour(10);
+        await s.claim();
+        expect(await s.flows.profileChanged({ id: s.userId, timeZone: 'Asia/Tokyo', profileVersion: 200 })).toBe(true);
+        await s.advanceToHour(16); // 01:00 the day after in Tokyo, still the same UTC day
+        const claim = await s.flows.claim({ id: s.userId, timeZone: 'UTC', profileVersion: 100 });
+        const now = await env.currentTimeMs();
+        expect(claim.date).toBe(new Date(now + 9 * HOUR).toISOString().slice(0, 10));
+        const snapshot = await env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId)).query(dailyRewardStatusQuery);
+        expect(snapshot.state).toMatchObject({ timeZone: 'Asia/Tokyo', profileVersion: 200 });
+      });
+    });
+
+    it('refuses a claim carrying an unknown zone or a broken table, leaving no trace in the history', async () => {
+      await withScenario({}, async (s) => {
+        await s.advanceToHour(10);
+        await s.claim();
+        await s.advanceToHour(10);
+        const handle = env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId));
+        for (const request of [
+          { timeZone: 'Mars/Olympus_Mons', policy: DEFAULT_DAILY_REWARD_POLICY },
+          { timeZone: 'UTC', policy: { ...DEFAULT_DAILY_REWARD_POLICY, coinsByDay: [10, 20, 30] } },
+        ]) {
+          const failure = await handle.executeUpdate(claimDailyRewardUpdate, { args: [request] }).catch((e: WorkflowUpdateFailedError) => e.cause);
+          expect(failure).toBeInstanceOf(ApplicationFailure);
+          expect((failure as ApplicationFailure).type).toBe(ErrorCode.ValidationFailed);
+        }
+        expect(s.activities.credits).toHaveLength(1);
+        const history = await handle.fetchHistory();
+        expect(history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toHaveLength(1);
+        expect(await s.claim()).toMatchObject({ day: 2 });
+      });
+    });
+
+    it('a new coin table reaches the running flow with the next claim', async () => {
+      await withScenario({ record: 'daily-reward.coin-table-changed' }, async (s) => {
+        await s.advanceToHour(10);
+        expect(await s.claim()).toMatchObject({ day: 1, coins: 10 });
+        const table = [15, 25, 35, 45, 55, 65, 300];
+        const redeployed = new DailyRewardFlows(env.client, s.taskQueue, { ...DEFAULT_DAILY_REWARD_POLICY, coinsByDay: table });
+        const user = { id: s.userId, timeZone: 'UTC' };
+        await s.advanceToHour(10);
+        expect(await redeployed.claim(user)).toMatchObject({ day: 2, coins: 25, coinBalance: 35 });
+        const snapshot = await env.client.workflow.getHandle(dailyRewardWorkflowId(s.userId)).query(dailyRewardStatusQuery);
+        expect(snapshot.policy.coinsByDay).toEqual(table);
+        await s.advanceToHour(10);
+        expect(await redeployed.claim(user)).toMatchObject({ day: 3, coins: 35, coinBalance: 70 });
+      });
     });
   });
 
