@@ -69,7 +69,13 @@ export function startProcess(name: string, command: string, args: string[], opti
 }
 
 /** Polls `check` until it resolves, or fails with the last error after `timeoutMs`. */
-export async function waitUntil(what: string, check: () => Promise<unknown>, timeoutMs: number, failed?: Promise<unknown>): Promise<void> {
+export async function waitUntil(
+  what: string,
+  check: () => Promise<unknown>,
+  timeoutMs: number,
+  failed?: Promise<unknown>,
+  intervalMs = 200,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   let exitedEarly: unknown;
@@ -87,6 +93,6 @@ export async function waitUntil(what: string, check: () => Promise<unknown>, tim
     if (Date.now() > deadline) {
       throw new Error(`${what} not ready after ${timeoutMs} ms: ${(lastError as Error)?.message ?? lastError}`);
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

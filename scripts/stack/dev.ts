@@ -153,11 +153,12 @@ async function main(): Promise<void> {
   await node('realtime', 'realtime/main.ts');
 
   // Ready means serving: readyz answers 200 only once a worker polls the task queue. A child
-  // that dies meanwhile is restarted, or stops the stack if it keeps dying.
+  // that dies meanwhile is restarted, or stops the stack if it keeps dying. Once a second:
+  // readyz counts against the per-IP rate limit like any other route.
   await waitUntil('api', async () => {
     const res = await fetch(`http://127.0.0.1:${ports.api}/v1/readyz`);
     if (!res.ok) throw new Error(`readyz ${res.status}: ${await res.text()}`);
-  }, 120_000);
+  }, 120_000, undefined, 1_000);
   await waitUntil('realtime', async () => {
     const res = await fetch(`http://127.0.0.1:${ports.realtime}/healthz`);
     if (!res.ok) throw new Error(`healthz ${res.status}`);

@@ -74,7 +74,14 @@ afterAll(async () => {
 
 /** `npm run stack` in a process group of its own, as a terminal would run it. */
 async function startStack(): Promise<NpmStack> {
-  const env: NodeJS.ProcessEnv = { ...process.env, AURA_DATA_DIR: dataDir, NODE_ENV: 'development', LOG_LEVEL: 'warn', ...DEV_SECRETS };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AURA_DATA_DIR: dataDir,
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_IP_PER_MINUTE: '100000', // this test polls readyz
+    ...DEV_SECRETS,
+  };
   for (const [k, v] of Object.entries(ports)) env[k] = String(v);
   // The jest setup's own servers are not this stack's.
   for (const k of ['DATABASE_URL', 'REDIS_URL', 'TEMPORAL_ADDRESS']) delete env[k];
@@ -129,7 +136,7 @@ async function readyzUntil(url: string, accept: (status: number, body: { checks?
   for (;;) {
     const res = await fetch(`${url}/readyz`).catch(() => undefined);
     if (res && accept(res.status, (await res.json()) as never)) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

@@ -1,0 +1,13 @@
+import 'reflect-metadata';
+import { QueryFailedError } from 'typeorm';
+import { createLogger } from '/work/wt-stack/platform/logging';
+const log = createLogger({ name: 't' });
+const phone = '+447400123456';
+log.info({ phone, code: '123456', user: { phone, password: 'hunter2', deep: { refreshToken: 'x' } }, reason: `sms to ${phone}` }, `sending to ${phone}`);
+log.info({ code: 'RATE_LIMITED' }, 'x');
+log.info({ err: { code: '23505' } }, 'y');
+const pgErr = Object.assign(new Error('duplicate key value violates unique constraint "users_phone_key"'), { code: '23505', detail: `Key (phone)=(${phone}) already exists.`, severity: 'ERROR' });
+const qfe = new QueryFailedError('INSERT INTO users (phone, password) VALUES ($1, $2)', [phone, 'hunter2'], pgErr);
+log.error({ err: qfe }, 'failed');
+log.error(qfe);
+log.info('token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefSIG and refresh AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde and id daily-reward-00000000-0000-4000-8000-000000000002');
