@@ -74,12 +74,16 @@ const E164 = /(?:\+|%2B)[1-9](?:[ -]?\d){6,14}(?!\d)/gi;
  */
 const OPAQUE = /(?<![\w-])(?=[\w-]{32,}(?![\w-]))(?=[\w-]*[a-z])(?=[\w-]*[A-Z])(?=[\w-]*\d)[\w-]+/g;
 
-/** Masks phone numbers and removes tokens from free text (messages, error messages, stacks). */
+/** A code named as one ("code 493817", "OTP: 493817"); our codes have six digits, SQLSTATEs five. */
+const NAMED_CODE = /(\b(?:code|otp|pin|passcode)\b[^\d\n]{0,24})\d{6,10}\b/gi;
+
+/** Masks phone numbers and removes tokens and codes from free text (messages, error messages, stacks). */
 export function maskFreeText(text: string): string {
   return text
     .replace(JWT, '[jwt]')
     .replace(OPAQUE, '[token]')
-    .replace(E164, (m) => maskPhone(m.replace(/%2B/i, '+')));
+    .replace(E164, (m) => maskPhone(m.replace(/%2B/i, '+')))
+    .replace(NAMED_CODE, '$1[redacted]');
 }
 
 /** Drops the values PostgreSQL quotes in `detail` ("Key (phone)=(+44…) already exists."), keeping the columns. */
@@ -88,24 +92,36 @@ function maskPgDetail(detail: string): string {
   return key ? `Key (${key[1]})=([redacted])${/already exists\.$/.test(detail) ? ' already exists.' : ''}` : '[redacted]';
 }
 
-/** Keys an error keeps only in masked form, or not at all. */
+/** PostgreSQL data exceptions (class 22) quote the offending value: `invalid input syntax for type integer: "…"`. */
+const PG_DATA_EXCEPTION = /^22[0-9A-Z]{3}$/;
+
+/** Drops bound values and the values PostgreSQL quotes back, at every level of a serialized error. */
 function scrubError(value: Record<string, unknown>, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     // TypeORM's QueryFailedError (and its driverError) carry the query's bound values.
     if (key === 'parameters' || key === 'params' || key === 'bindings') continue;
     if (key === 'detail' && typeof v === 'string') out[key] = maskPgDetail(v);
-    else if (typeof v === 'string') out[key] = maskFreeText(v);
     else if (v && typeof v === 'object' && depth < 4) out[key] = scrubError(v as Record<string, unknown>, depth + 1);
     else out[key] = v;
+  }
+  const message = out.message;
+  if (typeof out.code === 'string' && PG_DATA_EXCEPTION.test(out.code) && typeof message === 'string') {
+    const masked = message.replace(/: ".*"$/s, ': "[redacted]"');
+    out.message = masked;
+    if (typeof out.stack === 'string') out.stack = out.stack.split(message).join(masked);
   }
   return out;
 }
 
 /** pino's error serializer (type, message, stack, cause, own fields), then scrubbed. */
 export function serializeError(err: unknown): unknown {
-  if (!err || typeof err !== 'object') return typeof err === 'string' ? maskFreeText(err) : err;
+  if (!err || typeof err !== 'object') return err;
   return scrubError(pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>, 0);
+}
+
+function isErrorLike(value: unknown): value is Error {
+  return value instanceof Error || (typeof (value as { message?: unknown } | null)?.message === 'string' && typeof (value as { stack?: unknown }).stack === 'string');
 }
 
 export function createLogger(options: { name: string; level?: string; destination?: pino.DestinationStream }): Logger {
@@ -115,30 +131,21 @@ export function createLogger(options: { name: string; level?: string; destinatio
       level: options.level ?? 'info',
       base: { service: options.name, pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: {
-        level: (label) => ({ level: label }),
-        // Free text in the top-level fields (a reason, a URL) is masked like the message. The
-        // caller's object is copied, not changed; phone fields are left to the redaction.
-        log: (object) => {
-          let out = object;
-          for (const [key, value] of Object.entries(object)) {
-            if (typeof value !== 'string' || phoneKeys.has(key)) continue;
-            const masked = maskFreeText(value);
-            if (masked === value) continue;
-            if (out === object) out = { ...object };
-            out[key] = masked;
-          }
-          return out;
-        },
-      },
+      formatters: { level: (label) => ({ level: label }) },
       hooks: {
+        // `logger.error(err)` and `logger.error({ err })` take the line's message from the error
+        // as is: give them the scrubbed one instead.
         logMethod(args, method) {
-          for (let i = 0; i < args.length; i++) {
-            const arg: unknown = args[i];
-            if (typeof arg === 'string') (args as unknown[])[i] = maskFreeText(arg);
+          const first: unknown = args[0];
+          if (args.length === 1 && first && typeof first === 'object') {
+            const err = isErrorLike(first) ? first : (first as { err?: unknown; msg?: unknown }).msg === undefined ? (first as { err?: unknown }).err : undefined;
+            if (isErrorLike(err)) return method.apply(this, [first, (serializeError(err) as { message: string }).message] as never);
           }
           return method.apply(this, args);
         },
+        // Free text anywhere in the line (messages, error messages and stacks, any string field):
+        // phone numbers masked, tokens and named codes removed. One pass over the finished line.
+        streamWrite: (line) => maskFreeText(line),
       },
       redact: { paths: REDACTED_PATHS, censor },
       mixin: () => logContext.getStore() ?? {},

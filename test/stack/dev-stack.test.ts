@@ -23,7 +23,8 @@ interface NpmStack {
   npm: ChildProcess;
   output: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  waitFor(pattern: RegExp): Promise<void>;
+  /** Resolves when output written from now on matches; fails with the output after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
 async function portIsFree(port: number): Promise<boolean> {
@@ -101,24 +102,29 @@ async function startStack(): Promise<NpmStack> {
     npm,
     output: () => output,
     exited,
-    waitFor: (pattern) =>
+    waitFor: (pattern, timeoutMs = 120_000) =>
       new Promise((resolveLine, reject) => {
         const from = output.length; // only lines written from now on
+        const timer = setTimeout(() => {
+          if (listeners.delete(check)) reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${output}`));
+        }, timeoutMs);
         const check = () => {
           if (pattern.test(output.slice(from))) {
             listeners.delete(check);
+            clearTimeout(timer);
             resolveLine();
           }
         };
         listeners.add(check);
         check();
         void exited.then(({ code, signal }) => {
+          clearTimeout(timer);
           if (listeners.delete(check)) reject(new Error(`npm run stack exited (${code ?? signal}) before ${pattern}:\n${output}`));
         });
       }),
   };
   stack = s;
-  await s.waitFor(/Aura is up/);
+  await s.waitFor(/Aura is up/, 240_000);
   return s;
 }
 
@@ -132,12 +138,22 @@ async function stopWith(s: NpmStack, signal: 'SIGINT' | 'SIGTERM'): Promise<void
 }
 
 /** Polls readyz until `accept` says yes (each answer is an event; no fixed sleeps). */
-async function readyzUntil(url: string, accept: (status: number, body: { checks?: Record<string, string>; error?: { details?: Record<string, string> } }) => boolean): Promise<void> {
-  for (;;) {
-    const res = await fetch(`${url}/readyz`).catch(() => undefined);
-    if (res && accept(res.status, (await res.json()) as never)) return;
+async function readyzUntil(
+  url: string,
+  accept: (status: number, body: { checks?: Record<string, string>; error?: { details?: Record<string, string> } }) => boolean,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    const res = await fetch(`${url}/readyz`).catch((err: Error) => err);
+    if (!(res instanceof Error)) {
+      const body = (await res.json()) as never;
+      if (accept(res.status, body)) return;
+      last = `${res.status} ${JSON.stringify(body)}`;
+    } else last = res.message;
     await new Promise((r) => setTimeout(r, 100));
   }
+  throw new Error(`readyz never gave the expected answer; last: ${last}\n${stack?.output()}`);
 }
 
 it('starts through npm, restarts a dead API and Redis, stops on SIGINT or SIGTERM to npm alone, and keeps data across a restart', async () => {
