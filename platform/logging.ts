@@ -120,6 +120,13 @@ export function serializeError(err: unknown): unknown {
   return scrubError(pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>, 0);
 }
 
+/** An error as one line of text for a console, scrubbed and masked like a log line. */
+export function describeError(err: unknown): string {
+  const serialized = serializeError(err);
+  const message = (serialized as { message?: unknown } | null)?.message;
+  return maskFreeText(typeof message === 'string' ? message : String(serialized));
+}
+
 function isErrorLike(value: unknown): value is Error {
   return value instanceof Error || (typeof (value as { message?: unknown } | null)?.message === 'string' && typeof (value as { stack?: unknown }).stack === 'string');
 }

@@ -44,6 +44,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err);
+  createLogger({ name: 'worker' }).fatal({ err }, 'worker failed');
   process.exit(1);
 });

@@ -3,6 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEMO_USERS } from '../../db/seed';
 import { DEV_SECRETS } from '../../config/dev-secrets';
+import { describeError } from '../../platform/logging';
 import { migrateAndSeed } from '../migrate';
 import { startProcess, stopLiveChildren, waitUntil } from './child-process';
 import { pgCanUse, startPostgres, startRedis, startTemporalDevServer } from './services';
@@ -177,10 +178,10 @@ async function main(): Promise<void> {
 }
 
 process.on('uncaughtException', (err) => {
-  console.error('[stack] unexpected error:', err);
+  console.error(`[stack] unexpected error: ${describeError(err)}`);
   void stopAll('unexpected error', 1);
 });
 main().catch((err: unknown) => {
-  console.error(`[stack] ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`[stack] ${describeError(err)}`);
   void stopAll('start-up failed', 1);
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { QueryFailedError } from 'typeorm';
-import { createLogger, temporalLogger } from '../../platform/logging';
+import { createLogger, describeError, temporalLogger } from '../../platform/logging';
 import { connectRealStack, type RealStack } from '../support/real-stack';
 
 /**
@@ -122,6 +122,8 @@ it('logs a failed query without its parameters or the values PostgreSQL quotes b
   expect(first.err.query).toBe('INSERT INTO log_probe VALUES ($1, $2)');
   expect(first.err).not.toHaveProperty('parameters');
   expect(first.err.message).toMatch(/unique constraint "log_probe_phone_key"/);
+  // And the one-line form the dev stack prints on a failed start.
+  expect(describeError(cast)).toBe('invalid input syntax for type integer: "[redacted]"');
 });
 
 it('routes the Temporal SDK logs (worker, activities, workflows) through the same redaction', () => {
