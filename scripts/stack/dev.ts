@@ -6,8 +6,8 @@ import { DEV_SECRETS } from '../../config/dev-secrets';
 import { describeError } from '../../platform/logging';
 import { migrateAndSeed } from '../migrate';
 import { startProcess, stopLiveChildren, waitUntil } from './child-process';
-import { pgCanUse, startPostgres, startRedis, startTemporalDevServer } from './services';
-import { Supervisor } from './supervisor';
+import { pgCanUse, startPostgres, startRedis, startTemporalDevServer, type RunningService } from './services';
+import { DEFAULT_RESTART_POLICY, Supervisor } from './supervisor';
 
 /**
  * The whole development stack in one command: PostgreSQL, Redis, the Temporal dev server
@@ -49,6 +49,8 @@ const dataDir = resolve(env.AURA_DATA_DIR ?? join(root, '.data'));
 const pidDir = join(dataDir, 'run');
 
 const supervisor = new Supervisor({
+  // AURA_STACK_RESTART_DELAY_MS lengthens the first wait (a test watches the outage it leaves).
+  policy: { ...DEFAULT_RESTART_POLICY, baseDelayMs: num('AURA_STACK_RESTART_DELAY_MS', DEFAULT_RESTART_POLICY.baseDelayMs) },
   pidDir,
   log: (line) => console.log(line),
   giveUp: (why) => void stopAll(why, 1),
@@ -87,6 +89,20 @@ function stopWhenOrphaned(): void {
   timer.unref();
 }
 
+/**
+ * Starts a server under supervision. Its URL is fixed by its port, so a restart changes
+ * nothing for its clients, which reconnect.
+ */
+async function supervised(name: string, start: () => Promise<RunningService>): Promise<string> {
+  let url = '';
+  await supervisor.add(name, async () => {
+    const service = await start();
+    url = service.url;
+    return service.process;
+  });
+  return url;
+}
+
 async function main(): Promise<void> {
   mkdirSync(pidDir, { recursive: true });
   writeFileSync(join(pidDir, 'stack.pid'), `${process.pid}\n`);
@@ -98,47 +114,33 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => void stopAll('SIGHUP'));
   stopWhenOrphaned();
 
-  // Each server is supervised: the URL is fixed by the port, so a restart changes nothing for
-  // its clients, which reconnect.
   const pgDir = postgresDataDir(dataDir);
-  let postgresUrl = '';
-  await supervisor.add('postgres', async () => {
-    const s = await startPostgres({ dataDir: pgDir, port: ports.postgres, database: 'aura', output: { prefix: '[postgres]' } });
-    postgresUrl = s.url;
-    return s.process;
-  });
-  let redisUrl = '';
-  await supervisor.add('redis', async () => {
-    const s = await startRedis({ dataDir: join(dataDir, 'redis'), port: ports.redis, persist: true, output: { prefix: '[redis]' } });
-    redisUrl = s.url;
-    return s.process;
-  });
-  let temporalUrl = '';
-  await supervisor.add('temporal', async () => {
-    const s = await startTemporalDevServer({
+  const postgresUrl = await supervised('postgres', () =>
+    startPostgres({ dataDir: pgDir, port: ports.postgres, database: 'aura', output: { prefix: '[postgres]' } }),
+  );
+  const redisUrl = await supervised('redis', () =>
+    startRedis({ dataDir: join(dataDir, 'redis'), port: ports.redis, persist: true, output: { prefix: '[redis]' } }),
+  );
+  const temporalUrl = await supervised('temporal', () =>
+    startTemporalDevServer({
       cliPath,
       port: ports.temporal,
       uiPort: ports.temporalUi,
       dbFile: join(dataDir, 'temporal.sqlite'),
       namespace: 'default',
       output: { prefix: '[temporal]' },
-    });
-    temporalUrl = s.url;
-    return s.process;
-  });
-  const postgres = { url: postgresUrl };
-  const redis = { url: redisUrl };
-  const temporal = { url: temporalUrl };
+    }),
+  );
 
-  const applied = await migrateAndSeed(postgres.url, { seed: true });
+  const applied = await migrateAndSeed(postgresUrl, { seed: true });
   console.log(`[stack] migrations: ${applied.length ? applied.join(', ') : 'up to date'}; reference data loaded`);
 
   const appEnv: NodeJS.ProcessEnv = {
     ...env,
     NODE_ENV: env.NODE_ENV ?? 'development',
-    DATABASE_URL: postgres.url,
-    REDIS_URL: redis.url,
-    TEMPORAL_ADDRESS: temporal.url,
+    DATABASE_URL: postgresUrl,
+    REDIS_URL: redisUrl,
+    TEMPORAL_ADDRESS: temporalUrl,
     API_PORT: String(ports.api),
     REALTIME_PORT: String(ports.realtime),
     ...DEV_SECRETS,
@@ -170,9 +172,9 @@ async function main(): Promise<void> {
   API              http://127.0.0.1:${ports.api}/v1        (try /v1/readyz)
   WebSocket edge   ws://127.0.0.1:${ports.realtime}/v1/ws
   Temporal Web UI  http://127.0.0.1:${ports.temporalUi}
-  Temporal gRPC    ${temporal.url}
-  PostgreSQL       ${postgres.url.replace(/:[^:@/]+@/, ':•••@')}
-  Redis            ${redis.url}
+  Temporal gRPC    ${temporalUrl}
+  PostgreSQL       ${postgresUrl.replace(/:[^:@/]+@/, ':•••@')}
+  Redis            ${redisUrl}
   A token for a demo user:  npx tsx scripts/dev-token.ts ${DEMO_USERS[0].id}
 `);
 }

@@ -57,6 +57,7 @@ const probes: Record<string, Probe> = {
     imports: [
       ["import { RoomLiveState } from '../../db/live/room-live-state';", false],
       ["import { RoomDirectory } from '../../db/repositories/rooms';", false],
+      ["import { otpUpdate } from '../../workflows/otp/definitions';", false], // services start and signal flows
       ["import { errorBody } from '../../api/http/errors';", true],
       ["import { createRealtimeEdge } from '../../realtime/edge';", true],
     ],
@@ -99,9 +100,11 @@ const probes: Record<string, Probe> = {
     imports: [
       ["import { createRoomService } from '../services/rooms';", false],
       ["import { createLogger } from '../platform/logging';", false],
+      ["import type { RoomSnapshot } from '../db/live/room-live-state';", false], // a store's shapes, not the store
       ["import { errorBody } from '../api/http/errors';", true],
       ["import { RoomLiveState } from '../db/live/room-live-state';", true],
       ["import { RoomDirectory } from '../db/repositories/rooms';", true],
+      ["import { createDataSource } from '../db/data-source';", true],
     ],
   },
   config: {

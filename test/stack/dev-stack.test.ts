@@ -81,6 +81,7 @@ async function startStack(): Promise<NpmStack> {
     NODE_ENV: 'development',
     LOG_LEVEL: 'warn',
     RATE_LIMIT_IP_PER_MINUTE: '100000', // this test polls readyz
+    AURA_STACK_RESTART_DELAY_MS: '3000', // long enough to watch readyz while a dead child is down
     ...DEV_SECRETS,
   };
   for (const [k, v] of Object.entries(ports)) env[k] = String(v);
@@ -145,12 +146,14 @@ async function readyzUntil(
   const deadline = Date.now() + 60_000;
   let last = '';
   while (Date.now() < deadline) {
-    const res = await fetch(`${url}/readyz`).catch((err: Error) => err);
-    if (!(res instanceof Error)) {
-      const body = (await res.json()) as never;
-      if (accept(res.status, body)) return;
-      last = `${res.status} ${JSON.stringify(body)}`;
-    } else last = res.message;
+    // Refused while a restarted API is still starting.
+    const answer = await fetch(`${url}/readyz`).then(
+      async (res) => ({ status: res.status, body: (await res.json()) as never }),
+      (err: Error) => ({ failed: err.message }),
+    );
+    if ('failed' in answer) last = answer.failed;
+    else if (accept(answer.status, answer.body)) return;
+    else last = `${answer.status} ${JSON.stringify(answer.body)}`;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`readyz never gave the expected answer; last: ${last}\n${stack?.output()}`);
