@@ -32,6 +32,7 @@ import type { ApiState } from './http/context';
 import { errorResponses } from './http/errors';
 import { rateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
+import { securityHeaders } from './http/security-headers';
 
 export interface ApiDeps {
   config: Config;
@@ -135,6 +136,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   v1.use(socialRoutes.routes(), socialRoutes.allowedMethods({ throw: true }));
   v1.use(userRoutes.routes(), userRoutes.allowedMethods({ throw: true }));
 
+  app.use(securityHeaders());
   app.use(requestId(logger));
   app.use(errorResponses(logger));
   app.use(

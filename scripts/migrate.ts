@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { createDataSource } from '../db/data-source';
 import { seedReferenceData } from '../db/seed';
+import { createLogger } from '../platform/logging';
 
 /** Applies pending migrations (each in its own transaction), then loads reference data. */
 export async function migrateAndSeed(url: string, options: { seed: boolean }): Promise<string[]> {
@@ -23,7 +24,8 @@ if (require.main === module) {
   migrateAndSeed(url, { seed: process.env.NODE_ENV !== 'production' }).then(
     (applied) => console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema up to date'),
     (err: unknown) => {
-      console.error(err);
+      // Through the logger: a failed query's error carries its bound values.
+      createLogger({ name: 'migrate' }).error({ err }, 'migration failed');
       process.exit(1);
     },
   );

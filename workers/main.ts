@@ -1,16 +1,19 @@
 import 'reflect-metadata';
+import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { createDataSource } from '../db/data-source';
 import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { RedisUserEventPublisher } from '../platform/events/publisher';
 import { smsSenderFromConfig } from '../platform/sms/from-config';
-import { createLogger } from '../platform/logging';
+import { createLogger, temporalLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
 import { createAuraWorker } from './create-worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ name: 'worker', level: config.LOG_LEVEL });
+  // The SDK's own logs (worker, activities, workflows) get the same redaction as ours.
+  Runtime.install({ logger: temporalLogger(logger) });
   const dataSource = await createDataSource({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'aura-worker' }).initialize();
   const redis = createRedis(config.REDIS_URL, { name: 'aura-worker' });
   const { worker, connection } = await createAuraWorker(
@@ -41,6 +44,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err);
+  createLogger({ name: 'worker' }).fatal({ err }, 'worker failed');
   process.exit(1);
 });

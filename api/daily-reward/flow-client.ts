@@ -19,7 +19,7 @@ import {
   type DailyRewardInput,
 } from '../../workflows/daily-reward/definitions';
 import type { dailyRewardWorkflow } from '../../workflows/daily-reward/workflow';
-import { translateTemporalError } from '../http/temporal-errors';
+import { translateTemporalError } from '../../platform/temporal-errors';
 
 /** The user as PostgreSQL has them: the record the flow follows. */
 export interface RewardUser {

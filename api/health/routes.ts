@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Client } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
 import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { ErrorCode } from '../../domain/errors';
@@ -25,8 +26,37 @@ async function probe(check: () => Promise<unknown>): Promise<'ok' | string> {
   }
 }
 
-/** Liveness (the process answers) and readiness (every dependency answers). */
-export function healthRoutes(deps: { dataSource: DataSource; redis: Redis; temporal: Client }): Router<ApiState> {
+/**
+ * A poller last seen longer ago than this is gone: a live worker's long polls last about a
+ * minute and it polls again at once, while the server remembers a poller for five minutes.
+ */
+const POLLER_FRESH_MS = 2 * 60_000;
+
+/**
+ * Whether a worker polls the workflow task queue: without one, every flow this API starts
+ * would wait unanswered (the server accepts the start and nothing runs it).
+ */
+async function workerPolls(temporal: Client, taskQueue: string): Promise<void> {
+  const { pollers } = await temporal.workflowService.describeTaskQueue({
+    namespace: temporal.options.namespace,
+    taskQueue: { name: taskQueue, kind: proto.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+    taskQueueType: proto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  const now = Date.now();
+  const fresh = (pollers ?? []).filter((p) => {
+    const seconds = p.lastAccessTime?.seconds;
+    return seconds !== undefined && seconds !== null && now - Number(seconds) * 1000 < POLLER_FRESH_MS;
+  });
+  if (fresh.length === 0) throw new Error(`no worker polls task queue ${taskQueue}`);
+}
+
+/** Liveness (the process answers) and readiness (every dependency answers, and a worker polls). */
+export function healthRoutes(deps: {
+  dataSource: DataSource;
+  redis: Redis;
+  temporal: Client;
+  config: { TEMPORAL_TASK_QUEUE: string };
+}): Router<ApiState> {
   const router = new Router<ApiState>();
 
   router.get('/healthz', (ctx) => {
@@ -34,12 +64,13 @@ export function healthRoutes(deps: { dataSource: DataSource; redis: Redis; tempo
   });
 
   router.get('/readyz', async (ctx) => {
-    const [postgres, redis, temporal] = await Promise.all([
+    const [postgres, redis, temporal, worker] = await Promise.all([
       probe(() => deps.dataSource.query('SELECT 1')),
       probe(() => deps.redis.ping()),
       probe(() => deps.temporal.workflowService.getSystemInfo({})),
+      probe(() => workerPolls(deps.temporal, deps.config.TEMPORAL_TASK_QUEUE)),
     ]);
-    const checks = { postgres, redis, temporal };
+    const checks = { postgres, redis, temporal, worker };
     if (Object.values(checks).every((c) => c === 'ok')) {
       ctx.body = { status: 'ready', checks };
     } else {

@@ -14,6 +14,17 @@ export interface StartOptions extends SpawnOptions {
   output: { file: string } | { prefix: string };
 }
 
+/** Every child this process has started and that has not exited yet. */
+const live = new Set<ManagedProcess>();
+
+/**
+ * Stops whatever children are still running: the safety net for a stop that comes while a
+ * service is still starting (its process exists before anyone holds on to it).
+ */
+export async function stopLiveChildren(): Promise<void> {
+  await Promise.all([...live].map((p) => p.stop()));
+}
+
 /** Spawns a long-running child whose output is kept, and which stops politely, then firmly. */
 export function startProcess(name: string, command: string, args: string[], options: StartOptions): ManagedProcess {
   const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -37,7 +48,7 @@ export function startProcess(name: string, command: string, args: string[], opti
     child.once('error', (err) => resolve(`failed to start: ${err.message}`));
   });
   let stopping: Promise<void> | undefined;
-  return {
+  const managed: ManagedProcess = {
     name,
     child,
     exited,
@@ -52,10 +63,19 @@ export function startProcess(name: string, command: string, args: string[], opti
       return stopping;
     },
   };
+  live.add(managed);
+  void exited.then(() => live.delete(managed));
+  return managed;
 }
 
 /** Polls `check` until it resolves, or fails with the last error after `timeoutMs`. */
-export async function waitUntil(what: string, check: () => Promise<unknown>, timeoutMs: number, failed?: Promise<unknown>): Promise<void> {
+export async function waitUntil(
+  what: string,
+  check: () => Promise<unknown>,
+  timeoutMs: number,
+  failed?: Promise<unknown>,
+  intervalMs = 200,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   let exitedEarly: unknown;
@@ -73,6 +93,6 @@ export async function waitUntil(what: string, check: () => Promise<unknown>, tim
     if (Date.now() > deadline) {
       throw new Error(`${what} not ready after ${timeoutMs} ms: ${(lastError as Error)?.message ?? lastError}`);
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

@@ -1,16 +1,19 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEMO_USERS } from '../../db/seed';
 import { DEV_SECRETS } from '../../config/dev-secrets';
+import { describeError } from '../../platform/logging';
 import { migrateAndSeed } from '../migrate';
-import { startProcess, waitUntil, type ManagedProcess } from './child-process';
-import { pgCanUse, startPostgres, startRedis, startTemporalDevServer } from './services';
+import { startProcess, stopLiveChildren, waitUntil } from './child-process';
+import { pgCanUse, startPostgres, startRedis, startTemporalDevServer, type RunningService } from './services';
+import { DEFAULT_RESTART_POLICY, Supervisor } from './supervisor';
 
 /**
  * The whole development stack in one command: PostgreSQL, Redis, the Temporal dev server
  * (with its Web UI), migrations and reference data, then the worker, the API and the
- * realtime edge. Ctrl-C stops everything, newest first. Data persists in AURA_DATA_DIR.
+ * realtime edge, each supervised (restarted when it dies, within a limit). SIGINT, SIGTERM or
+ * SIGHUP stops everything, newest first. Data persists in AURA_DATA_DIR.
  */
 const root = resolve(__dirname, '../..');
 const env = process.env;
@@ -33,96 +36,154 @@ function postgresDataDir(dataDir: string): string {
   return join('/var/lib/aura', id, 'postgres');
 }
 
-const running: ManagedProcess[] = [];
+/**
+ * How each of our Node processes is launched: the one place to change it (to compiled
+ * JavaScript, say).
+ */
+function nodeCommand(entry: string): [command: string, args: string[]] {
+  return [process.execPath, ['--import', 'tsx', join(root, entry)]];
+}
+
+const dataDir = resolve(env.AURA_DATA_DIR ?? join(root, '.data'));
+/** `<name>.pid` for the stack itself and each child while it runs. */
+const pidDir = join(dataDir, 'run');
+
+const supervisor = new Supervisor({
+  // AURA_STACK_RESTART_DELAY_MS lengthens the first wait (a test watches the outage it leaves).
+  policy: { ...DEFAULT_RESTART_POLICY, baseDelayMs: num('AURA_STACK_RESTART_DELAY_MS', DEFAULT_RESTART_POLICY.baseDelayMs) },
+  pidDir,
+  log: (line) => console.log(line),
+  giveUp: (why) => void stopAll(why, 1),
+});
+
 let stopping = false;
 async function stopAll(why: string, exitCode = 0): Promise<void> {
-  if (stopping) return;
+  if (stopping) {
+    console.log(`[stack] still stopping (${why}); children that do not stop within 15 s are killed`);
+    return;
+  }
   stopping = true;
   console.log(`\n[stack] stopping (${why})`);
-  for (const p of [...running].reverse()) {
-    await p.stop();
-    console.log(`[stack] ${p.name} stopped`);
+  try {
+    await supervisor.stopAll((name) => console.log(`[stack] ${name} stopped`));
+    await stopLiveChildren();
+  } finally {
+    rmSync(join(pidDir, 'stack.pid'), { force: true });
   }
   process.exit(exitCode);
 }
 
+/**
+ * Stops the stack when whoever started it is gone without telling us (a parent killed hard,
+ * or a shell wrapper that died on a signal meant for us), so no server is left behind.
+ */
+function stopWhenOrphaned(): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch {
+      void stopAll(`the parent process ${parent} is gone`);
+    }
+  }, 1_000);
+  timer.unref();
+}
+
+/**
+ * Starts a server under supervision. Its URL is fixed by its port, so a restart changes
+ * nothing for its clients, which reconnect.
+ */
+async function supervised(name: string, start: () => Promise<RunningService>): Promise<string> {
+  let url = '';
+  await supervisor.add(name, async () => {
+    const service = await start();
+    url = service.url;
+    return service.process;
+  });
+  return url;
+}
+
 async function main(): Promise<void> {
-  const dataDir = resolve(env.AURA_DATA_DIR ?? join(root, '.data'));
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(pidDir, { recursive: true });
+  writeFileSync(join(pidDir, 'stack.pid'), `${process.pid}\n`);
   const cliPath = env.TEMPORAL_CLI_PATH;
   if (!cliPath) throw new Error('TEMPORAL_CLI_PATH is not set: start the stack with `npm run stack`');
 
   process.on('SIGINT', () => void stopAll('SIGINT'));
   process.on('SIGTERM', () => void stopAll('SIGTERM'));
+  process.on('SIGHUP', () => void stopAll('SIGHUP'));
+  stopWhenOrphaned();
 
   const pgDir = postgresDataDir(dataDir);
-  const postgres = await startPostgres({ dataDir: pgDir, port: ports.postgres, database: 'aura', output: { prefix: '[postgres]' } });
-  running.push(postgres.process);
-  const redis = await startRedis({ dataDir: join(dataDir, 'redis'), port: ports.redis, persist: true, output: { prefix: '[redis]' } });
-  running.push(redis.process);
-  const temporal = await startTemporalDevServer({
-    cliPath,
-    port: ports.temporal,
-    uiPort: ports.temporalUi,
-    dbFile: join(dataDir, 'temporal.sqlite'),
-    namespace: 'default',
-    output: { prefix: '[temporal]' },
-  });
-  running.push(temporal.process);
+  const postgresUrl = await supervised('postgres', () =>
+    startPostgres({ dataDir: pgDir, port: ports.postgres, database: 'aura', output: { prefix: '[postgres]' } }),
+  );
+  const redisUrl = await supervised('redis', () =>
+    startRedis({ dataDir: join(dataDir, 'redis'), port: ports.redis, persist: true, output: { prefix: '[redis]' } }),
+  );
+  const temporalUrl = await supervised('temporal', () =>
+    startTemporalDevServer({
+      cliPath,
+      port: ports.temporal,
+      uiPort: ports.temporalUi,
+      dbFile: join(dataDir, 'temporal.sqlite'),
+      namespace: 'default',
+      output: { prefix: '[temporal]' },
+    }),
+  );
 
-  const applied = await migrateAndSeed(postgres.url, { seed: true });
+  const applied = await migrateAndSeed(postgresUrl, { seed: true });
   console.log(`[stack] migrations: ${applied.length ? applied.join(', ') : 'up to date'}; reference data loaded`);
 
   const appEnv: NodeJS.ProcessEnv = {
     ...env,
     NODE_ENV: env.NODE_ENV ?? 'development',
-    DATABASE_URL: postgres.url,
-    REDIS_URL: redis.url,
-    TEMPORAL_ADDRESS: temporal.url,
+    DATABASE_URL: postgresUrl,
+    REDIS_URL: redisUrl,
+    TEMPORAL_ADDRESS: temporalUrl,
     API_PORT: String(ports.api),
     REALTIME_PORT: String(ports.realtime),
     ...DEV_SECRETS,
     ...Object.fromEntries(Object.keys(DEV_SECRETS).filter((k) => env[k]).map((k) => [k, env[k]])),
   };
-  const node = (name: string, entry: string) => {
-    const p = startProcess(name, process.execPath, ['--import', 'tsx', join(root, entry)], {
-      cwd: root,
-      env: appEnv,
-      output: { prefix: `[${name}]` },
+  const node = (name: string, entry: string) =>
+    supervisor.add(name, async () => {
+      const [command, args] = nodeCommand(entry);
+      return startProcess(name, command, args, { cwd: root, env: appEnv, output: { prefix: `[${name}]` } });
     });
-    running.push(p);
-    void p.exited.then((code) => {
-      if (!stopping) void stopAll(`${name} exited with ${code}`, 1);
-    });
-    return p;
-  };
-  const worker = node('worker', 'workers/main.ts');
-  const api = node('api', 'api/main.ts');
-  const realtime = node('realtime', 'realtime/main.ts');
+  await node('worker', 'workers/main.ts');
+  await node('api', 'api/main.ts');
+  await node('realtime', 'realtime/main.ts');
 
+  // Ready means serving: readyz answers 200 only once a worker polls the task queue. A child
+  // that dies meanwhile is restarted, or stops the stack if it keeps dying. Once a second:
+  // readyz counts against the per-IP rate limit like any other route.
   await waitUntil('api', async () => {
     const res = await fetch(`http://127.0.0.1:${ports.api}/v1/readyz`);
-    if (!res.ok) throw new Error(`readyz ${res.status}`);
-  }, 120_000, api.exited);
+    if (!res.ok) throw new Error(`readyz ${res.status}: ${await res.text()}`);
+  }, 120_000, undefined, 1_000);
   await waitUntil('realtime', async () => {
     const res = await fetch(`http://127.0.0.1:${ports.realtime}/healthz`);
     if (!res.ok) throw new Error(`healthz ${res.status}`);
-  }, 60_000, realtime.exited);
-  void worker;
+  }, 60_000);
 
   console.log(`
-[stack] Aura is up. Ctrl-C stops everything; data stays in ${dataDir}${pgDir.startsWith(dataDir) ? '' : ` (postgres: ${pgDir})`}
+[stack] Aura is up. Ctrl-C stops everything; a child that dies is restarted; pids in ${pidDir}; data stays in ${dataDir}${pgDir.startsWith(dataDir) ? '' : ` (postgres: ${pgDir})`}
   API              http://127.0.0.1:${ports.api}/v1        (try /v1/readyz)
   WebSocket edge   ws://127.0.0.1:${ports.realtime}/v1/ws
   Temporal Web UI  http://127.0.0.1:${ports.temporalUi}
-  Temporal gRPC    ${temporal.url}
-  PostgreSQL       ${postgres.url.replace(/:[^:@/]+@/, ':•••@')}
-  Redis            ${redis.url}
+  Temporal gRPC    ${temporalUrl}
+  PostgreSQL       ${postgresUrl.replace(/:[^:@/]+@/, ':•••@')}
+  Redis            ${redisUrl}
   A token for a demo user:  npx tsx scripts/dev-token.ts ${DEMO_USERS[0].id}
 `);
 }
 
+process.on('uncaughtException', (err) => {
+  console.error(`[stack] unexpected error: ${describeError(err)}`);
+  void stopAll('unexpected error', 1);
+});
 main().catch((err: unknown) => {
-  console.error(`[stack] ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`[stack] ${describeError(err)}`);
   void stopAll('start-up failed', 1);
 });

@@ -14,7 +14,7 @@ import {
   type OtpVerified,
 } from '../../workflows/otp/definitions';
 import type { otpWorkflow } from '../../workflows/otp/workflow';
-import { translateTemporalError } from '../../api/http/temporal-errors';
+import { translateTemporalError } from '../../platform/temporal-errors';
 
 /**
  * The handle on phone OTP flows. Takes E.164 numbers; hands Temporal only hashes and

@@ -37,7 +37,7 @@ describe('health', () => {
     expect(await (await fetch(`${api.url}/v1/healthz`)).json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${api.url}/v1/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', temporal: 'ok' } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', temporal: 'ok', worker: 'ok' } });
   });
 
   it('reports 503 naming the dependency that is down, and keeps serving (rate limits fail open)', async () => {

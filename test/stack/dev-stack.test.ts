@@ -1,28 +1,57 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
 import { DEMO_USERS } from '../../db/seed';
 import { AccessTokens } from '../../platform/auth/access-tokens';
 import { DEV_SECRETS } from '../../config/dev-secrets';
-import { runEntryPoint, type ChildService } from '../support/node-process';
 import { freePort } from '../support/ports';
 
-
 /**
- * `npm run stack` end to end: everything starts, a claim works, Ctrl-C (SIGINT) stops every
- * child, and a second start keeps the data: the ledger and the running workflow survive.
+ * `npm run stack` end to end, through npm itself (the layer a terminal, an IDE or a process
+ * manager signals): everything starts, a claim works, a killed API and a killed Redis come
+ * back, SIGINT or SIGTERM sent to the npm process alone stops every child, and a second start
+ * keeps the data: the ledger and the running workflow survive.
  */
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
+const root = resolve(__dirname, '../..');
 const dataDir = mkdtempSync('/tmp/aura-stack-test-');
 chmodSync(dataDir, 0o755);
 let ports: Record<string, number>;
-let stack: ChildService | undefined;
+let stack: NpmStack | undefined;
+
+interface NpmStack {
+  npm: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when output written from now on matches; fails with the output after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const server = createServer();
+    server.once('error', () => resolvePort(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolvePort(true)));
+  });
+}
+
+/** Every process on the machine started for this stack: they all carry its data directory. */
+function stackProcesses(): { pid: number; cmd: string }[] {
+  const found: { pid: number; cmd: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'latin1').replace(/\0/g, ' ').trim();
+      if (environ.includes(`AURA_DATA_DIR=${dataDir}\0`) || cmd.includes(dataDir)) found.push({ pid: Number(entry), cmd });
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return found;
+}
+
+const pidOf = (name: string) => Number(readFileSync(join(dataDir, 'run', `${name}.pid`), 'utf8'));
 
 beforeAll(async () => {
   ports = {
@@ -36,48 +65,145 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stack?.stop();
+  if (stack && stack.npm.exitCode === null && stack.npm.signalCode === null) {
+    stack.npm.kill('SIGTERM');
+    await stack.exited;
+  }
+  for (const { pid } of stackProcesses()) process.kill(pid, 'SIGKILL'); // only after a failed test
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function startStack(): Promise<ChildService> {
-  const env: NodeJS.ProcessEnv = { AURA_DATA_DIR: dataDir, NODE_ENV: 'development', LOG_LEVEL: 'warn', ...DEV_SECRETS };
+/** `npm run stack` in a process group of its own, as a terminal would run it. */
+async function startStack(): Promise<NpmStack> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AURA_DATA_DIR: dataDir,
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_IP_PER_MINUTE: '100000', // this test polls readyz
+    AURA_STACK_RESTART_DELAY_MS: '3000', // long enough to watch readyz while a dead child is down
+    ...DEV_SECRETS,
+  };
   for (const [k, v] of Object.entries(ports)) env[k] = String(v);
   // The jest setup's own servers are not this stack's.
-  for (const k of ['DATABASE_URL', 'REDIS_URL', 'TEMPORAL_ADDRESS']) env[k] = undefined;
-  stack = runEntryPoint('scripts/stack/dev.ts', env);
-  await stack.waitFor(/Aura is up/);
-  return stack;
+  for (const k of ['DATABASE_URL', 'REDIS_URL', 'TEMPORAL_ADDRESS']) delete env[k];
+  const npm = spawn('npm', ['run', 'stack'], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const listeners = new Set<() => void>();
+  for (const stream of [npm.stdout, npm.stderr]) {
+    stream.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      for (const l of listeners) l();
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    npm.once('exit', (code, signal) => res({ code, signal })),
+  );
+  const s: NpmStack = {
+    npm,
+    output: () => output,
+    exited,
+    waitFor: (pattern, timeoutMs = 120_000) =>
+      new Promise((resolveLine, reject) => {
+        const from = output.length; // only lines written from now on
+        const timer = setTimeout(() => {
+          if (listeners.delete(check)) reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${output}`));
+        }, timeoutMs);
+        const check = () => {
+          if (pattern.test(output.slice(from))) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolveLine();
+          }
+        };
+        listeners.add(check);
+        check();
+        void exited.then(({ code, signal }) => {
+          clearTimeout(timer);
+          if (listeners.delete(check)) reject(new Error(`npm run stack exited (${code ?? signal}) before ${pattern}:\n${output}`));
+        });
+      }),
+  };
+  stack = s;
+  await s.waitFor(/Aura is up/, 240_000);
+  return s;
 }
 
-async function stopWithCtrlC(s: ChildService): Promise<void> {
-  s.child.kill('SIGINT');
+/** Sends `signal` to the npm process only (not its group) and checks nothing is left. */
+async function stopWith(s: NpmStack, signal: 'SIGINT' | 'SIGTERM'): Promise<void> {
+  process.kill(s.npm.pid!, signal);
   expect(await s.exited).toEqual({ code: 0, signal: null });
+  expect(s.output()).toContain(`[stack] stopping (${signal})`);
   for (const port of Object.values(ports)) expect(await portIsFree(port)).toBe(true);
+  expect(stackProcesses()).toEqual([]);
 }
 
-it('starts everything, stops cleanly on Ctrl-C, and keeps rows and running workflows across a restart', async () => {
+/** Polls readyz until `accept` says yes (each answer is an event; no fixed sleeps). */
+async function readyzUntil(
+  url: string,
+  accept: (status: number, body: { checks?: Record<string, string>; error?: { details?: Record<string, string> } }) => boolean,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    // Refused while a restarted API is still starting.
+    const answer = await fetch(`${url}/readyz`).then(
+      async (res) => ({ status: res.status, body: (await res.json()) as never }),
+      (err: Error) => ({ failed: err.message }),
+    );
+    if ('failed' in answer) last = answer.failed;
+    else if (accept(answer.status, answer.body)) return;
+    else last = `${answer.status} ${JSON.stringify(answer.body)}`;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`readyz never gave the expected answer; last: ${last}\n${stack?.output()}`);
+}
+
+it('starts through npm, restarts a dead API and Redis, stops on SIGINT or SIGTERM to npm alone, and keeps data across a restart', async () => {
   const tokens = new AccessTokens({ secret: DEV_SECRETS.ACCESS_TOKEN_SECRET, issuer: 'aura', audience: 'aura-app', ttlSeconds: 900 });
   const userId = DEMO_USERS[1].id;
   const auth = { authorization: `Bearer ${await tokens.sign({ userId })}` };
-  const api = () => `http://127.0.0.1:${ports.API_PORT}/v1`;
+  const api = `http://127.0.0.1:${ports.API_PORT}/v1`;
 
   const first = await startStack();
   expect(first.output()).toContain(`Temporal Web UI  http://127.0.0.1:${ports.AURA_TEMPORAL_UI_PORT}`);
   expect((await fetch(`http://127.0.0.1:${ports.AURA_TEMPORAL_UI_PORT}/`)).status).toBe(200);
-  expect((await fetch(`${api()}/readyz`)).status).toBe(200);
-  const claim = await fetch(`${api()}/rewards/daily/claim`, { method: 'POST', headers: auth });
+  // The banner waited for a worker polling the task queue.
+  const ready = await fetch(`${api}/readyz`);
+  expect(ready.status).toBe(200);
+  expect(await ready.json()).toMatchObject({ checks: { worker: 'ok' } });
+  const claim = await fetch(`${api}/rewards/daily/claim`, { method: 'POST', headers: auth });
   expect(claim.status).toBe(200);
-  await stopWithCtrlC(first);
+
+  // The API dies: the supervisor starts it again and the rest keeps running.
+  const apiPid = pidOf('api');
+  const apiBack = first.waitFor(/\[stack\] api restarted \(pid \d+\)/);
+  process.kill(apiPid, 'SIGKILL');
+  await apiBack;
+  expect(pidOf('api')).not.toBe(apiPid);
+  await readyzUntil(api, (status) => status === 200);
+  expect((await fetch(`${api}/rewards/daily`, { headers: auth })).status).toBe(200);
+
+  // Redis dies: readyz names it while it is down, then the supervisor brings it back.
+  const redisPid = pidOf('redis');
+  const redisBack = first.waitFor(/\[stack\] redis restarted \(pid \d+\)/);
+  process.kill(redisPid, 'SIGKILL');
+  await readyzUntil(api, (status, body) => status === 503 && body.error?.details?.redis !== 'ok');
+  await redisBack;
+  expect(pidOf('redis')).not.toBe(redisPid);
+  await readyzUntil(api, (status) => status === 200);
+  expect((await fetch(`${api}/rewards/daily`, { headers: auth })).status).toBe(200);
+
+  await stopWith(first, 'SIGINT');
 
   const second = await startStack();
   expect(second.output()).toContain('migrations: up to date');
-  const status = (await (await fetch(`${api()}/rewards/daily`, { headers: auth })).json()) as Record<string, unknown>;
+  const status = (await (await fetch(`${api}/rewards/daily`, { headers: auth })).json()) as Record<string, unknown>;
   expect(status).toMatchObject({ claimedToday: true, streak: 1, totalClaims: 1 }); // the workflow kept its state
-  const history = (await (await fetch(`${api()}/rewards/daily/claims`, { headers: auth })).json()) as { items: unknown[] };
+  const history = (await (await fetch(`${api}/rewards/daily/claims`, { headers: auth })).json()) as { items: unknown[] };
   expect(history.items).toHaveLength(1); // and PostgreSQL its rows
-  const again = await fetch(`${api()}/rewards/daily/claim`, { method: 'POST', headers: auth });
+  const again = await fetch(`${api}/rewards/daily/claim`, { method: 'POST', headers: auth });
   expect(again.status).toBe(409);
-  await stopWithCtrlC(second);
+  await stopWith(second, 'SIGTERM');
   stack = undefined;
-}, 300_000);
+}, 400_000);

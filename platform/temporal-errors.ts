@@ -6,7 +6,7 @@ import {
   WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { AppError, ErrorCode } from '../../domain/errors';
+import { AppError, ErrorCode } from '../domain/errors';
 
 /** gRPC status codes (see grpc/status.h) that mean "try again later". */
 const GrpcStatus = { DEADLINE_EXCEEDED: 4, UNAVAILABLE: 14 } as const;
