@@ -35,6 +35,7 @@ import type { ApiState } from './http/context';
 import { errorResponses } from './http/errors';
 import { rateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
+import { answerUnparseableRequests, refuseWhatWeDoNotSpeak, requireObjectBodies } from './http/request-shell';
 
 export interface ApiDeps {
   config: Config;
@@ -146,17 +147,19 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(sessionRoutes({ sessions }).routes());
   userRoutes.use(meRoutes({ dataSource: deps.dataSource }).routes());
   userRoutes.use(identityRoutes({ tokens: socialTokens, identities, metrics }).routes());
-  userRoutes.use(roomRoutes({ rooms: createRoomService(deps).rooms }).routes());
+  userRoutes.use(roomRoutes({ rooms: createRoomService({ ...deps, metricsRegistry: metrics.registry }).rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());
-  v1.use(signInRoutes.routes(), signInRoutes.allowedMethods({ throw: true }));
-  v1.use(socialRoutes.routes(), socialRoutes.allowedMethods({ throw: true }));
-  v1.use(userRoutes.routes(), userRoutes.allowedMethods({ throw: true }));
+  // Not thrown: the routers then set the Allow header on a 405, and errorResponses adds the body.
+  v1.use(signInRoutes.routes(), signInRoutes.allowedMethods());
+  v1.use(socialRoutes.routes(), socialRoutes.allowedMethods());
+  v1.use(userRoutes.routes(), userRoutes.allowedMethods());
 
   app.use(requestId(logger));
   app.use(errorResponses(logger));
+  app.use(refuseWhatWeDoNotSpeak());
   app.use(
     rateLimit({
       redis: deps.redis,
@@ -169,7 +172,12 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   );
   app.use(refuseBannedClients(bans, logger));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));
+  app.use(requireObjectBodies());
   app.use(v1.routes());
-  app.use(v1.allowedMethods({ throw: true }));
+  app.use(v1.allowedMethods());
+  // Whoever starts the server (api/main.ts, the tests) gets the shell's answer to requests
+  // Node's parser refuses before Koa sees them.
+  const listen = app.listen.bind(app);
+  app.listen = ((...args: Parameters<typeof listen>) => answerUnparseableRequests(listen(...args))) as typeof app.listen;
   return app;
 }

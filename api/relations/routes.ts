@@ -2,17 +2,12 @@ import Router from '@koa/router';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { Relations } from '../../db/repositories/relations';
+import { entityId } from '../../domain/input/fields';
 import type { ApiState } from '../http/context';
+import { pageQuery } from '../http/paging';
 import { parseInput } from '../http/validate';
 
-const userParam = z.object({ id: z.uuid() });
-
-const pageQuery = z
-  .object({
-    cursor: z.string().min(1).max(512).optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-  })
-  .strict();
+const userParam = z.object({ id: entityId }).strict();
 
 /**
  * Follow and block other users, and list whom the signed-in user follows or blocked.

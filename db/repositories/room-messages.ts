@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { CHAT_MAX_CHARS } from '../../domain/rooms/model';
 import type { RoomMessageKind } from '../entities';
@@ -171,10 +171,10 @@ export class ChatArchive {
   }
 
   /** A moderator deletes a message. Idempotent: the first deletion's time and author stay. */
-  async remove(roomId: string, messageId: string, deletedBy: string): Promise<ChatMessageView> {
+  async remove(roomId: string, messageId: string, deletedBy: string, tx?: EntityManager): Promise<ChatMessageView> {
     if (!isUuid(roomId) || !isMessageId(messageId)) throw notFound();
     const [row] = await modifyReturning<MessageRow>(
-      this.dataSource.manager,
+      tx ?? this.dataSource.manager,
       `UPDATE room_messages
           SET deleted_at = COALESCE(deleted_at, now()),
               deleted_by = CASE WHEN deleted_at IS NULL THEN $3::uuid ELSE deleted_by END
