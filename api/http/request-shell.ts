@@ -14,6 +14,9 @@ import { errorBody } from './errors';
 export const API_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const METHODS = new Set<string>(API_METHODS);
 
+/** Methods whose requests carry no body here (the body parser reads POST, PUT and PATCH only). */
+const BODILESS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
+
 /** Keys that reach for an object's prototype: refused anywhere in a body or a query. */
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -41,6 +44,10 @@ export function refuseWhatWeDoNotSpeak(): Middleware<ApiState> {
     if (encoding !== '' && encoding !== 'identity') {
       ctx.set('Accept-Encoding', 'identity');
       throw new AppError(ErrorCode.UnsupportedMediaType, 'request bodies are accepted uncompressed only (no Content-Encoding)');
+    }
+    // A body on a method that takes none would be ignored, so the request would act without it.
+    if (hasBody(ctx.req.headers) && BODILESS.has(ctx.method)) {
+      throw new AppError(ErrorCode.ValidationFailed, `a ${ctx.method} request carries no body`);
     }
     if (hasBody(ctx.req.headers) && !ctx.is('application/json')) {
       throw new AppError(ErrorCode.UnsupportedMediaType, 'request bodies are JSON: send Content-Type: application/json');

@@ -5,7 +5,7 @@ import { Relations } from '../../db/repositories/relations';
 import { entityId } from '../../domain/input/fields';
 import type { ApiState } from '../http/context';
 import { pageQuery } from '../http/paging';
-import { parseInput } from '../http/validate';
+import { noBody, parseInput } from '../http/validate';
 
 const userParam = z.object({ id: entityId }).strict();
 
@@ -19,6 +19,7 @@ export function relationRoutes(deps: { dataSource: DataSource }): Router<ApiStat
 
   router.put('/users/:id/follow', async (ctx) => {
     const { id } = parseInput(userParam, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     await relations.follow(ctx.state.auth!.userId, id);
     ctx.status = 204;
   });
@@ -31,6 +32,7 @@ export function relationRoutes(deps: { dataSource: DataSource }): Router<ApiStat
 
   router.put('/users/:id/block', async (ctx) => {
     const { id } = parseInput(userParam, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     await relations.block(ctx.state.auth!.userId, id);
     ctx.status = 204;
   });

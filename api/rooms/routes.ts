@@ -6,7 +6,7 @@ import type { RoomService } from '../../services/rooms/room-service';
 import { digitsInt, entityId, httpsUrl, messageId, roomPassword, typedText } from '../../domain/input/fields';
 import type { ApiState } from '../http/context';
 import { pageQuery } from '../http/paging';
-import { parseInput } from '../http/validate';
+import { noBody, parseInput } from '../http/validate';
 
 // Ids are canonical (lower case) from here on: PostgreSQL and Redis must name the same room and user.
 const roomParams = z.object({ id: entityId }).strict();
@@ -75,6 +75,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
 
   router.post('/:id/close', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     await rooms.close(me(ctx), id);
     ctx.status = 204;
   });
@@ -87,6 +88,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   // Admins (the owner's to manage).
   router.put('/:id/admins/:userId', async (ctx) => {
     const { id, userId } = parseInput(userParams, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     await rooms.grantAdmin(me(ctx), id, userId);
     ctx.status = 204;
   });
@@ -105,6 +107,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   });
   router.post('/:id/seats/leave', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     await rooms.leaveSeat(me(ctx), id);
     ctx.status = 204;
   });
@@ -128,6 +131,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   });
   router.post('/:id/seats/applications', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     ctx.status = 202;
     ctx.body = { queued: await rooms.applyForSeat(me(ctx), id) };
   });

@@ -134,7 +134,7 @@ export class ChatArchive {
     const rows: MessageRow[] = await this.dataSource.query(
       `SELECT ${MESSAGE_COLUMNS} FROM room_messages
         WHERE room_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
-        ORDER BY id DESC
+        ORDER BY room_messages.id DESC -- the bigint, not the text output column of the same name
         LIMIT $3`,
       [roomId, before?.[0] ?? null, limit + 1],
     );

@@ -91,7 +91,7 @@ export class ModerationLog {
       `SELECT id::text AS id, actor_id, action, target_user_id, target_message_id::text AS target_message_id, details, created_at
          FROM room_moderation_log
         WHERE room_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
-        ORDER BY id DESC
+        ORDER BY room_moderation_log.id DESC -- the bigint, not the text output column of the same name
         LIMIT $3`,
       [roomId, before?.[0] ?? null, limit + 1],
     );

@@ -379,16 +379,14 @@ export class RoomService {
 
   /**
    * Roles are read from PostgreSQL; the live step only announces the change, so a failed one
-   * is reported and the role still holds. A repeat grant re-announces it and records nothing.
+   * is reported and the role still holds. A repeat grant (allowed, and audited as asked)
+   * re-announces it.
    */
   async grantAdmin(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'grant-admin', userId);
     if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'that user is banned from this room');
     const entry = this.entry(roomId, actorId, 'grant-admin', userId);
-    await this.deps.moderationLog.audited(
-      (tx) => this.deps.rooms.grantAdmin(roomId, userId, actorId, this.policy.maxAdmins, tx),
-      (granted) => (granted ? entry : null),
-    );
+    await this.deps.moderationLog.audited((tx) => this.deps.rooms.grantAdmin(roomId, userId, actorId, this.policy.maxAdmins, tx), entry);
     await this.afterCommit(entry, () => this.deps.live.roleChanged(roomId, userId, 'admin', actorId));
   }
 
