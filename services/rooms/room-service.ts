@@ -541,8 +541,9 @@ export class RoomService {
   /**
    * A live step on one room. Redis refuses a room it doesn't hold (ROOM_NOT_LIVE) or holds as
    * closed the same way whether the room closed or never existed: PostgreSQL tells which, so a
-   * room that doesn't exist is ROOM_NOT_FOUND on every route. An open room Redis lost is
-   * rebuilt and the step tried once more.
+   * room that doesn't exist is ROOM_NOT_FOUND on every route. An open room Redis lost (it then
+   * reads as not live, or closed) is rebuilt and the step tried once more; one Redis really
+   * holds as closed (an empty room closing right now) stays closed, since init keeps it.
    */
   private async inRoom<T>(roomId: string, step: () => Promise<T>): Promise<T> {
     try {
@@ -552,9 +553,10 @@ export class RoomService {
       const room = await this.deps.rooms.findById(roomId);
       if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
       if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed');
-      if (err.code !== 'ROOM_NOT_LIVE') throw asAppError(err);
+      if (err.code === 'NOT_IN_ROOM') throw asAppError(err);
       const { passwordHash: _hidden, ...view } = room;
-      await this.ensureLive(view);
+      const rebuilt = await this.deps.live.init(view, randomUUID());
+      if (!rebuilt && err.code === 'ROOM_CLOSED') throw asAppError(err);
       return liveCall(step());
     }
   }

@@ -93,6 +93,7 @@ function routesOf(middleware: unknown[]): string[] {
 
 interface Reply {
   status: number;
+  headers: http.IncomingHttpHeaders;
   contentType: string;
   body: unknown;
   raw: string;
@@ -118,7 +119,7 @@ function send(method: string, path: string, options: { headers?: Record<string, 
         } catch {
           body = null;
         }
-        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body, raw });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, contentType: String(res.headers['content-type'] ?? ''), body, raw });
       });
     });
     req.on('error', reject);
@@ -502,6 +503,33 @@ describe('a room that does not exist', () => {
     }
     expect(failures).toEqual([]);
     expect(await databaseState()).toEqual(before);
+  });
+});
+
+describe('a room Redis lost', () => {
+  it('is rebuilt from PostgreSQL for a live step, not refused as closed (or a 500)', async () => {
+    const room = janitor.room(await createRoom(edge.rooms, w.owner.userId));
+    const keys = await stack.redis.keys(`aura:room:{${room.id}}:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await stack.redis.del(...keys);
+    // Rebuilt with nobody inside (the members were in what was lost): the owner must join first.
+    const reply = await send('POST', `/v1/rooms/${room.id}/seats/take`, { body: '{"seat":0}' });
+    expect({ status: reply.status, code: (reply.body as { error?: { code?: string } }).error?.code }).toEqual({ status: 403, code: 'NOT_IN_ROOM' });
+    expect((await edge.live.snapshot(room.id)).status).toBe('open');
+  });
+});
+
+describe('methods', () => {
+  it('answers a method a route lacks with 405 and its Allow header, and an unknown method with 501', async () => {
+    const put = await send('PUT', '/v1/rooms', { body: '{}' });
+    expect(put.status).toBe(405);
+    expect(isErrorShape(put.body)).toBe(true);
+    expect(String(put.headers.allow).split(', ').sort()).toEqual(['GET', 'HEAD', 'POST']);
+    for (const method of ['PROPFIND', 'BREW']) {
+      const reply = await send(method, '/v1/rooms');
+      expect({ status: reply.status, code: (reply.body as { error: { code: string } }).error.code }).toEqual({ status: 501, code: 'METHOD_NOT_IMPLEMENTED' });
+      expect(reply.headers.allow).toBe('GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+    }
   });
 });
 
