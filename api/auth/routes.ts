@@ -10,6 +10,7 @@ import { SIGN_IN_LOCKS, type SignInLockouts } from './lockouts';
 import type { OtpFlows } from './otp-flow-client';
 import { normalizePhone } from './phone';
 import type { Sessions } from './sessions';
+import { entityId } from '../../domain/input/fields';
 
 const device = z
   .object({ id: z.string().min(8).max(128).optional(), name: z.string().min(1).max(128).optional() })
@@ -107,7 +108,7 @@ export function sessionRoutes(deps: { sessions: Sessions }): Router<ApiState> {
   });
 
   router.delete('/sessions/:id', async (ctx) => {
-    const id = parseInput(z.object({ id: z.uuid() }), ctx.params).id;
+    const id = parseInput(z.object({ id: entityId }), ctx.params).id; // canonical: the revocation mark in Redis is keyed by it
     if (!(await deps.sessions.revoke(ctx.state.auth!.userId, id, 'revoked_by_user'))) {
       throw new AppError(ErrorCode.NotFound, 'no such active session');
     }

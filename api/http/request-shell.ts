@@ -87,7 +87,7 @@ export function requireObjectBodies(): Middleware<ApiState> {
  */
 export function answerUnparseableRequests(server: Server): Server {
   server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
-    if (!socket.writable) {
+    if (!socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }

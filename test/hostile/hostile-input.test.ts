@@ -3,6 +3,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Router from '@koa/router';
 import { createApiApp } from '../../api/app';
+import { Sessions } from '../../api/auth/sessions';
+import { SessionStore } from '../../db/repositories/sessions';
+import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import type { RoomView } from '../../domain/rooms/model';
 import { startEdge, testLogger } from '../support/app-harness';
 import { connectRealStack, type RealStack } from '../support/real-stack';
@@ -473,6 +476,19 @@ describe('case variants of ids act on the same thing as lower case', () => {
     } finally {
       await socket.close();
     }
+  });
+
+  it('revokes a session named by an upper-case id: its access token stops working', async () => {
+    const user = await createUser(stack);
+    const sessions = new Sessions(new SessionStore(stack.dataSource), stack.tokens, stack.redis, new RedisUserEventPublisher(stack.redis), {
+      accessTtlSeconds: 900,
+      refreshTtlDays: 30,
+      reuseGraceSeconds: 30,
+    });
+    const signedIn = await sessions.issue(user.userId, { deviceId: 'hostile-device-2', deviceName: 'phone' });
+    expect((await send('GET', '/v1/me', { token: signedIn.accessToken })).status).toBe(200);
+    expect((await send('DELETE', `/v1/auth/sessions/${upper(signedIn.sessionId)}`, { token: user.token })).status).toBe(204);
+    expect((await send('GET', '/v1/me', { token: signedIn.accessToken })).status).toBe(401);
   });
 
   it('follows by an upper-case id once, listed by the canonical id', async () => {
