@@ -46,7 +46,7 @@ export function errorResponses(logger: Logger): Middleware<ApiState> {
         ctx.status = status;
         ctx.body = errorBody(err.code, err.message, err.details);
         if (status === 503) ctx.set('Retry-After', '5');
-        if (status >= 500) logger.warn({ code: err.code, msg: err.message }, 'request failed');
+        if (status >= 500 && status !== 501) logger.warn({ code: err.code, msg: err.message }, 'request failed'); // 501: the client's odd method
         return;
       }
       const status = (err as { status?: number; expose?: boolean }).status;
