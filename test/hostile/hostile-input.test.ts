@@ -396,6 +396,9 @@ describe('hostile input to every route', () => {
     const table = specs();
     const failures: string[] = [];
     let sent = 0;
+    // A member's socket in the room: the room's own view of what happened (nothing may).
+    const watcher = await TestSocket.connect(edge.url, { token: w.seated.token });
+    const joinedAt = (await join(watcher, w.room.id)).seq;
     for (const route of routes) {
       const spec = table[route]!;
       const before = await everything();
@@ -418,6 +421,11 @@ describe('hostile input to every route', () => {
         failures.push(`${route}: state changed: ${(err as Error).message.slice(0, 600)}`);
       }
     }
+    const mark = `mark-${randomUUID()}`;
+    watcher.send({ type: 'ping', ref: mark });
+    await watcher.until((m) => m.ref === mark);
+    expect(watcher.roomEvents(w.room.id).filter((e) => e.seq > joinedAt)).toEqual([]);
+    await watcher.close();
     expect(failures).toEqual([]);
     expect(sent).toBeGreaterThan(2000);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
