@@ -5,7 +5,7 @@ import { AppError, ErrorCode } from '../../domain/errors';
 import type { PhoneSecrets } from '../../platform/crypto/phone-secrets';
 import type { Metrics } from '../../platform/metrics';
 import type { ApiContext, ApiState } from '../http/context';
-import { parseInput } from '../http/validate';
+import { noBody, parseInput } from '../http/validate';
 import { SIGN_IN_LOCKS, type SignInLockouts } from './lockouts';
 import type { OtpFlows } from './otp-flow-client';
 import { normalizePhone } from './phone';
@@ -91,12 +91,14 @@ export function sessionRoutes(deps: { sessions: Sessions }): Router<ApiState> {
   const router = new Router<ApiState>({ prefix: '/auth' });
 
   router.post('/logout', async (ctx) => {
+    parseInput(noBody, ctx.request.body ?? {}); // junk in a body is refused, not ignored while acting
     const auth = ctx.state.auth!;
     await deps.sessions.revoke(auth.userId, auth.sessionId, 'logout');
     ctx.status = 204;
   });
 
   router.post('/logout-all', async (ctx) => {
+    parseInput(noBody, ctx.request.body ?? {}); // junk in a body is refused, not ignored while acting
     const revoked = await deps.sessions.revokeAll(ctx.state.auth!.userId, 'logout_all');
     ctx.body = { revoked };
   });

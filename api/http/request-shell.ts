@@ -52,6 +52,11 @@ export function refuseWhatWeDoNotSpeak(): Middleware<ApiState> {
     if (hasBody(ctx.req.headers) && !ctx.is('application/json')) {
       throw new AppError(ErrorCode.UnsupportedMediaType, 'request bodies are JSON: send Content-Type: application/json');
     }
+    // The body is read as UTF-8 whatever it claims (JSON is UTF-8: RFC 8259 §8.1); another claim is refused, not misread.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(ctx.get('Content-Type'))?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      throw new AppError(ErrorCode.UnsupportedMediaType, 'request bodies are UTF-8 JSON');
+    }
     await next();
   };
 }

@@ -182,8 +182,8 @@ interface RouteSpec {
   query?: Record<string, [string | undefined, FieldKind]>;
   body?: Record<string, Part>;
   /**
-   * Only the path and the shell's cases: the handler ignores the body (sign-out), or sending it
-   * a well-formed body would reach a provider (social sign-in).
+   * Only the path and the shell's cases: a well-formed body would reach a provider (social
+   * sign-in), Temporal (the daily claim) or nothing at all (health).
    */
   shellOnly?: boolean;
   /** Sent without a token (public routes). */
@@ -204,8 +204,8 @@ function specs(): Record<string, RouteSpec> {
     },
     'POST /v1/auth/refresh': { anonymous: true, body: { refreshToken: ['r'.repeat(40), 'token'] } },
     'POST /v1/auth/social/:provider': { anonymous: true, shellOnly: true, params: { provider: ['google', 'provider-path'] } },
-    'POST /v1/auth/logout': { shellOnly: true },
-    'POST /v1/auth/logout-all': { shellOnly: true },
+    'POST /v1/auth/logout': {},
+    'POST /v1/auth/logout-all': {},
     'GET /v1/auth/sessions': { shellOnly: true },
     'DELETE /v1/auth/sessions/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
     'GET /v1/rewards/daily': { shellOnly: true },
@@ -354,6 +354,12 @@ function hostileRequests(route: string, spec: RouteSpec): HostileRequest[] {
   out.push({ name: 'Content-Type text/plain', method, path, headers: bodyHeaders('text/plain'), body: anyBody, expect: '4xx' });
   out.push({ name: 'Content-Type form', method, path, headers: bodyHeaders('application/x-www-form-urlencoded'), body: 'a=1', expect: '4xx' });
   out.push({ name: 'Content-Type json-patch', method, path, headers: bodyHeaders('application/json-patch+json'), body: anyBody, expect: '4xx' });
+  out.push({ name: 'JSON in latin-1', method, path, headers: bodyHeaders('application/json; charset=iso-8859-1'), body: anyBody, expect: '4xx' });
+  out.push({ name: 'JSON in UTF-16', method, path, headers: bodyHeaders('application/json; charset=utf-16'), body: anyBody, expect: '4xx' });
+  out.push({ name: 'a body past 64 kB', method, path, body: `{"a":"${'x'.repeat(70_000)}"}`, expect: '4xx' });
+  out.push({ name: 'arrays nested 20,000 deep', method, path, body: `${'['.repeat(20_000)}${']'.repeat(20_000)}`, expect: '4xx' });
+  out.push({ name: 'objects nested 5,000 deep', method, path, body: `${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}`, expect: '4xx' });
+  out.push({ name: 'a 20 kB query string (past the header limit)', method, path: `${pathOf(template, params)}?q=${'x'.repeat(20_000)}`, expect: '4xx' });
   for (const [desc, text] of [
     ['malformed JSON', '{"a":'],
     ['JSON5', '{a:1}'],
