@@ -543,7 +543,7 @@ export class RoomService {
    * closed the same way whether the room closed or never existed: PostgreSQL tells which, so a
    * room that doesn't exist is ROOM_NOT_FOUND on every route. An open room Redis lost (it then
    * reads as not live, or closed) is rebuilt and the step tried once more; one Redis really
-   * holds as closed (an empty room closing right now) stays closed, since init keeps it.
+   * holds as closed (an empty room closing right now) stays closed, since a rebuild keeps it.
    */
   private async inRoom<T>(roomId: string, step: () => Promise<T>): Promise<T> {
     try {
@@ -555,8 +555,7 @@ export class RoomService {
       if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed');
       if (err.code === 'NOT_IN_ROOM') throw asAppError(err);
       const { passwordHash: _hidden, ...view } = room;
-      const rebuilt = await this.deps.live.init(view, randomUUID());
-      if (!rebuilt && err.code === 'ROOM_CLOSED') throw asAppError(err);
+      await this.ensureLive(view); // a no-op for a room Redis holds (closed stays closed: the retry says so)
       return liveCall(step());
     }
   }
