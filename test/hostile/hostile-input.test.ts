@@ -44,7 +44,10 @@ let w: World;
 
 beforeAll(async () => {
   stack = await connectRealStack('hostile');
-  edge = await startEdge(stack, { sweepMs: 3_600_000, messagesPerSecond: 10_000, messageBurst: 10_000, maxMessageBytes: 64 * 1024 });
+  // Every limit lifted: this suite sends hundreds of refused frames on purpose (floodRefusals is
+  // the strike budget of edges that close a socket refused too often).
+  const unlimited = { sweepMs: 3_600_000, messagesPerSecond: 10_000, messageBurst: 10_000, maxMessageBytes: 64 * 1024, floodRefusals: 10_000 };
+  edge = await startEdge(stack, unlimited);
   const app = createApiApp({
     config: { ...stack.config, ...UNLIMITED_RATES, RATE_LIMIT_AUTH_IP_PER_10_MINUTES: 1_000_000 },
     dataSource: stack.dataSource,
