@@ -33,6 +33,7 @@ import { errorResponses } from './http/errors';
 import { rateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { securityHeaders } from './http/security-headers';
+import { answerUnparseableRequests, refuseWhatWeDoNotSpeak, requireObjectBodies } from './http/request-shell';
 
 export interface ApiDeps {
   config: Config;
@@ -126,19 +127,21 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(sessionRoutes({ sessions }).routes());
   userRoutes.use(meRoutes({ dataSource: deps.dataSource, dailyReward: flows }).routes());
   userRoutes.use(identityRoutes({ social }).routes());
-  userRoutes.use(roomRoutes({ rooms: createRoomService(deps).rooms }).routes());
+  userRoutes.use(roomRoutes({ rooms: createRoomService({ ...deps, metricsRegistry: metrics.registry }).rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
   userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());
-  v1.use(signInRoutes.routes(), signInRoutes.allowedMethods({ throw: true }));
-  v1.use(socialRoutes.routes(), socialRoutes.allowedMethods({ throw: true }));
-  v1.use(userRoutes.routes(), userRoutes.allowedMethods({ throw: true }));
+  // Not thrown: the routers then set the Allow header on a 405, and errorResponses adds the body.
+  v1.use(signInRoutes.routes(), signInRoutes.allowedMethods());
+  v1.use(socialRoutes.routes(), socialRoutes.allowedMethods());
+  v1.use(userRoutes.routes(), userRoutes.allowedMethods());
 
   app.use(securityHeaders());
   app.use(requestId(logger));
   app.use(errorResponses(logger));
+  app.use(refuseWhatWeDoNotSpeak());
   app.use(
     rateLimit({
       redis: deps.redis,
@@ -151,7 +154,12 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   );
   app.use(refuseBannedClients(bans, { except: ['/v1/healthz', '/v1/readyz'] }));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));
+  app.use(requireObjectBodies());
   app.use(v1.routes());
-  app.use(v1.allowedMethods({ throw: true }));
+  app.use(v1.allowedMethods());
+  // Whoever starts the server (api/main.ts, the tests) gets the shell's answer to requests
+  // Node's parser refuses before Koa sees them.
+  const listen = app.listen.bind(app);
+  app.listen = ((...args: Parameters<typeof listen>) => answerUnparseableRequests(listen(...args))) as typeof app.listen;
   return app;
 }

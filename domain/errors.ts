@@ -8,6 +8,7 @@ export const ErrorCode = {
   Forbidden: 'FORBIDDEN',
   NotFound: 'NOT_FOUND',
   MethodNotAllowed: 'METHOD_NOT_ALLOWED',
+  MethodNotImplemented: 'METHOD_NOT_IMPLEMENTED',
   UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
   UserNotFound: 'USER_NOT_FOUND',
   RateLimited: 'RATE_LIMITED',

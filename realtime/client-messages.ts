@@ -1,20 +1,25 @@
 import { z } from 'zod';
+import { entityId, roomPassword, typedText } from '../domain/input/fields';
 import { CHAT_MAX_CHARS } from '../domain/rooms/model';
 
-const roomId = z.uuid();
-const ref = z.string().max(64).optional();
+// Canonical (lower-case) room ids: the edge keys its feeds and Redis keys by this string.
+const roomId = entityId;
+const ref = typedText({ min: 1, max: 64 }).optional();
+/** Whatever the edge handed out in a snapshot (a UUID today); only its alphabet is checked. */
+const epoch = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an epoch from a snapshot');
+const lastSeq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 /** What a client may send on the socket (see docs/realtime-protocol.md). */
 export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ping'), ref }).strict(),
-  z.object({ type: z.literal('join'), room: roomId, password: z.string().max(64).optional(), ref }).strict(),
+  z.object({ type: z.literal('join'), room: roomId, password: roomPassword.optional(), ref }).strict(),
   z
     .object({
       type: z.literal('resume'),
       room: roomId,
-      lastSeq: z.number().int().min(0),
-      epoch: z.string().max(64),
-      password: z.string().max(64).optional(),
+      lastSeq,
+      epoch,
+      password: roomPassword.optional(),
       ref,
     })
     .strict(),
@@ -23,8 +28,8 @@ export const clientMessage = z.discriminatedUnion('type', [
     .object({
       type: z.literal('chat'),
       room: roomId,
-      // The length rule (in characters, not UTF-16 units) is the service's; this only bounds the frame.
-      text: z.string().min(1).max(CHAT_MAX_CHARS * 4),
+      // The length rule (CHAT_TOO_LONG, in characters) is the service's; this bounds the frame.
+      text: typedText({ min: 1, max: CHAT_MAX_CHARS * 4, multiline: true }),
       clientMsgId: z.string().regex(/^[\w-]{8,64}$/, '8-64 letters, digits, - or _'),
       ref,
     })

@@ -5,7 +5,8 @@ import { AppError, ErrorCode } from '../../domain/errors';
 import type { Sessions } from '../../services/auth/sessions';
 import type { SignInService } from '../../services/auth/sign-in';
 import type { ApiContext, ApiState } from '../http/context';
-import { parseInput } from '../http/validate';
+import { entityId } from '../../domain/input/fields';
+import { noBody, parseInput } from '../http/validate';
 import { deviceFields, deviceIdHeader } from './device-fields';
 
 const otpRequestBody = z.object({ phone: z.string().min(4).max(32) }).strict();
@@ -62,12 +63,14 @@ export function sessionRoutes(deps: { sessions: Sessions }): Router<ApiState> {
   const router = new Router<ApiState>({ prefix: '/auth' });
 
   router.post('/logout', async (ctx) => {
+    parseInput(noBody, ctx.request.body ?? {}); // junk in a body is refused, not ignored while acting
     const auth = ctx.state.auth!;
     await deps.sessions.revoke(auth.userId, auth.sessionId, 'logout');
     ctx.status = 204;
   });
 
   router.post('/logout-all', async (ctx) => {
+    parseInput(noBody, ctx.request.body ?? {}); // junk in a body is refused, not ignored while acting
     const revoked = await deps.sessions.revokeAll(ctx.state.auth!.userId, 'logout_all');
     ctx.body = { revoked };
   });
@@ -79,7 +82,7 @@ export function sessionRoutes(deps: { sessions: Sessions }): Router<ApiState> {
   });
 
   router.delete('/sessions/:id', async (ctx) => {
-    const id = parseInput(z.object({ id: z.uuid() }), ctx.params).id;
+    const id = parseInput(z.object({ id: entityId }), ctx.params).id; // canonical: the revocation mark in Redis is keyed by it
     if (!(await deps.sessions.revoke(ctx.state.auth!.userId, id, 'revoked_by_user'))) {
       throw new AppError(ErrorCode.NotFound, 'no such active session');
     }

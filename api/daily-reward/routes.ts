@@ -7,6 +7,7 @@ import { AppError, ErrorCode } from '../../domain/errors';
 import type { ApiState } from '../http/context';
 import { parseInput } from '../http/validate';
 import type { DailyRewardFlows } from './flow-client';
+import { calendarDate, digitsInt } from '../../domain/input/fields';
 
 function isoOrNull(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -14,8 +15,9 @@ function isoOrNull(ms: number | null): string | null {
 
 const claimHistoryQuery = z
   .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    before: z.iso.date().optional(),
+    limit: digitsInt(1, 100).default(20),
+    // A real date PostgreSQL can hold (zod's own date lets year 0000 through, which it refuses).
+    before: calendarDate.optional(),
   })
   .strict();
 

@@ -19,6 +19,7 @@ function codeForStatus(status: number): ErrorCode {
   if (status === 403) return ErrorCode.Forbidden;
   if (status === 404) return ErrorCode.NotFound;
   if (status === 405) return ErrorCode.MethodNotAllowed;
+  if (status === 501) return ErrorCode.MethodNotImplemented;
   if (status === 415) return ErrorCode.UnsupportedMediaType;
   if (status === 413) return ErrorCode.PayloadTooLarge;
   if (status === 429) return ErrorCode.RateLimited;
@@ -33,6 +34,11 @@ export function errorResponses(logger: Logger): Middleware<ApiState> {
       if (ctx.status === 404 && ctx.body === undefined) {
         ctx.status = 404;
         ctx.body = errorBody(ErrorCode.NotFound, `no route for ${ctx.method} ${ctx.path}`);
+      } else if (ctx.status >= 400 && (ctx.body === undefined || ctx.body === null)) {
+        // A router's own refusal (405 with its Allow header, 501) arrives as a bare status.
+        const status = ctx.status;
+        ctx.body = errorBody(codeForStatus(status), status === 405 ? `${ctx.method} is not allowed on ${ctx.path}` : `${ctx.method} ${ctx.path} refused`);
+        ctx.status = status;
       }
     } catch (err) {
       if (err instanceof AppError) {
@@ -41,11 +47,11 @@ export function errorResponses(logger: Logger): Middleware<ApiState> {
         ctx.body = errorBody(err.code, err.message, err.details);
         if (status === 503) ctx.set('Retry-After', '5');
         if (status === 429) ctx.set('Retry-After', String(retryAfterSeconds(err.details)));
-        if (status >= 500) logger.warn({ code: err.code, msg: err.message }, 'request failed');
+        if (status >= 500 && status !== 501) logger.warn({ code: err.code, msg: err.message }, 'request failed'); // 501: the client's odd method
         return;
       }
       const status = (err as { status?: number; expose?: boolean }).status;
-      if (typeof status === 'number' && status >= 400 && status < 500) {
+      if (typeof status === 'number' && ((status >= 400 && status < 500) || status === 501)) {
         ctx.status = status;
         ctx.body = errorBody(codeForStatus(status), (err as Error).message);
         return;

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AppError, ErrorCode } from '../../domain/errors';
 
 /** Parses input with a schema; bad input becomes a 400 listing every problem. */
@@ -12,3 +12,6 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.in
   }
   return result.data;
 }
+
+/** The body of a route that takes none: absent or `{}`; anything in it is a client bug worth surfacing. */
+export const noBody = z.object({}).strict();

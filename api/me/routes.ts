@@ -5,19 +5,19 @@ import { IdentityDirectory } from '../../db/repositories/identities';
 import { User } from '../../db/entities';
 import { isValidTimeZone } from '../../domain/calendar';
 import { AppError, ErrorCode } from '../../domain/errors';
+import { calendarDate, httpsUrl, typedText } from '../../domain/input/fields';
 import type { ApiState } from '../http/context';
 import { parseInput } from '../http/validate';
 
 const profilePatch = z
   .object({
-    displayName: z.string().trim().min(1).max(64).optional(),
+    displayName: typedText({ min: 1, max: 64 }).optional(),
     timeZone: z.string().refine(isValidTimeZone, 'not an IANA time zone').optional(),
-    avatarUrl: z.url({ protocol: /^https$/ }).max(512).nullable().optional(),
+    avatarUrl: httpsUrl.nullable().optional(),
     language: z.string().regex(/^[a-z]{2,3}(-[A-Z]{2})?$/, 'a language tag such as "en" or "hi-IN"').nullable().optional(),
     region: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code such as "IN"').nullable().optional(),
-    birthday: z.iso
-      .date()
-      .refine((d) => d >= '1900-01-01' && Date.parse(d) <= Date.now() - 13 * 365.25 * 86_400_000, 'users must be at least 13')
+    birthday: calendarDate
+      .refine((d) => Date.parse(d) <= Date.now() - 13 * 365.25 * 86_400_000, 'users must be at least 13')
       .nullable()
       .optional(),
   })

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { SocketTickets } from '../../platform/auth/socket-tickets';
 import type { ApiState } from '../http/context';
+import { noBody, parseInput } from '../http/validate';
 
 const DEVICE_ID = /^[\w.:-]{8,128}$/;
 
@@ -12,6 +13,7 @@ export function realtimeRoutes(deps: { tickets: SocketTickets }): Router<ApiStat
   const router = new Router<ApiState>({ prefix: '/realtime' });
 
   router.post('/tickets', async (ctx) => {
+    parseInput(noBody, ctx.request.body ?? {});
     const auth = ctx.state.auth!;
     const device = ctx.get('X-Device-Id');
     const ticket = await deps.tickets.issue({

@@ -2,17 +2,12 @@ import Router from '@koa/router';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { Relations } from '../../db/repositories/relations';
+import { entityId } from '../../domain/input/fields';
 import type { ApiState } from '../http/context';
-import { parseInput } from '../http/validate';
+import { pageQuery } from '../http/paging';
+import { noBody, parseInput } from '../http/validate';
 
-const userParam = z.object({ id: z.uuid() });
-
-const pageQuery = z
-  .object({
-    cursor: z.string().min(1).max(512).optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-  })
-  .strict();
+const userParam = z.object({ id: entityId }).strict();
 
 /**
  * Follow and block other users, and list whom the signed-in user follows or blocked.
@@ -24,6 +19,7 @@ export function relationRoutes(deps: { dataSource: DataSource }): Router<ApiStat
 
   router.put('/users/:id/follow', async (ctx) => {
     const { id } = parseInput(userParam, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     await relations.follow(ctx.state.auth!.userId, id);
     ctx.status = 204;
   });
@@ -36,6 +32,7 @@ export function relationRoutes(deps: { dataSource: DataSource }): Router<ApiStat
 
   router.put('/users/:id/block', async (ctx) => {
     const { id } = parseInput(userParam, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     await relations.block(ctx.state.auth!.userId, id);
     ctx.status = 204;
   });

@@ -3,29 +3,25 @@ import { z } from 'zod';
 import { REPORT_REASONS } from '../../db/repositories/room-moderation';
 import { MAX_SEATS, MIN_SEATS, ROOM_TYPES, SEAT_MODES } from '../../domain/rooms/model';
 import type { RoomService } from '../../services/rooms/room-service';
+import { digitsInt, entityId, httpsUrl, messageId, roomPassword, typedText } from '../../domain/input/fields';
 import type { ApiState } from '../http/context';
-import { parseInput } from '../http/validate';
+import { pageQuery } from '../http/paging';
+import { noBody, parseInput } from '../http/validate';
 
-const roomParams = z.object({ id: z.uuid() });
-const userParams = z.object({ id: z.uuid(), userId: z.uuid() });
-const seatParams = z.object({ id: z.uuid(), seat: z.coerce.number().int().min(0).max(MAX_SEATS - 1) });
-const messageParams = z.object({ id: z.uuid(), messageId: z.string().regex(/^\d{1,18}$/, 'a message id') });
+// Ids are canonical (lower case) from here on: PostgreSQL and Redis must name the same room and user.
+const roomParams = z.object({ id: entityId }).strict();
+const userParams = z.object({ id: entityId, userId: entityId }).strict();
+const seatParams = z.object({ id: entityId, seat: digitsInt(0, MAX_SEATS - 1) }).strict();
+const messageParams = z.object({ id: entityId, messageId }).strict();
 const seatIndex = z.number().int().min(0).max(MAX_SEATS - 1);
-const pageQuery = z
-  .object({
-    cursor: z.string().min(1).max(512).optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-  })
-  .strict();
 
-const httpsUrl = z.url({ protocol: /^https$/ }).max(512);
 const roomFields = {
-  name: z.string().trim().min(1).max(64),
+  name: typedText({ min: 1, max: 64 }),
   coverUrl: httpsUrl.nullable().optional(),
-  topic: z.string().trim().max(200).nullable().optional(),
+  topic: typedText({ max: 200 }).nullable().optional(),
   region: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code such as "IN"').nullable().optional(),
   seatMode: z.enum(SEAT_MODES),
-  password: z.string().regex(/^\S{4,32}$/, '4-32 characters, no spaces').nullable().optional(),
+  password: roomPassword.nullable().optional(),
 };
 const newRoom = z
   .object({
@@ -79,6 +75,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
 
   router.post('/:id/close', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     await rooms.close(me(ctx), id);
     ctx.status = 204;
   });
@@ -91,6 +88,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   // Admins (the owner's to manage).
   router.put('/:id/admins/:userId', async (ctx) => {
     const { id, userId } = parseInput(userParams, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     await rooms.grantAdmin(me(ctx), id, userId);
     ctx.status = 204;
   });
@@ -109,6 +107,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   });
   router.post('/:id/seats/leave', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     await rooms.leaveSeat(me(ctx), id);
     ctx.status = 204;
   });
@@ -132,6 +131,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   });
   router.post('/:id/seats/applications', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
+    parseInput(noBody, ctx.request.body ?? {});
     ctx.status = 202;
     ctx.body = { queued: await rooms.applyForSeat(me(ctx), id) };
   });
@@ -154,7 +154,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   });
   router.post('/:id/seats/invitations', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
-    const { userId, seat } = parseInput(z.object({ userId: z.uuid(), seat: seatIndex.optional() }).strict(), ctx.request.body ?? {});
+    const { userId, seat } = parseInput(z.object({ userId: entityId, seat: seatIndex.optional() }).strict(), ctx.request.body ?? {});
     ctx.status = 201;
     ctx.body = await rooms.inviteToSeat(me(ctx), id, userId, seat ?? null);
   });
@@ -172,7 +172,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   });
   router.post('/:id/seats/remove', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
-    const { userId } = parseInput(z.object({ userId: z.uuid() }).strict(), ctx.request.body ?? {});
+    const { userId } = parseInput(z.object({ userId: entityId }).strict(), ctx.request.body ?? {});
     await rooms.removeFromSeat(me(ctx), id, userId);
     ctx.status = 204;
   });
@@ -180,7 +180,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   // Moderation of people and chat.
   router.post('/:id/kick', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
-    const { userId } = parseInput(z.object({ userId: z.uuid() }).strict(), ctx.request.body ?? {});
+    const { userId } = parseInput(z.object({ userId: entityId }).strict(), ctx.request.body ?? {});
     await rooms.kick(me(ctx), id, userId);
     ctx.status = 204;
   });
@@ -190,7 +190,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   });
   router.put('/:id/bans/:userId', async (ctx) => {
     const { id, userId } = parseInput(userParams, ctx.params);
-    const { reason } = parseInput(z.object({ reason: z.string().trim().min(1).max(200).optional() }).strict(), ctx.request.body ?? {});
+    const { reason } = parseInput(z.object({ reason: typedText({ min: 1, max: 200 }).optional() }).strict(), ctx.request.body ?? {});
     await rooms.ban(me(ctx), id, userId, reason ?? null);
     ctx.status = 204;
   });
@@ -241,10 +241,10 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
     const input = parseInput(
       z
         .object({
-          targetUserId: z.uuid().optional(),
-          messageId: z.string().regex(/^\d{1,18}$/).optional(),
+          targetUserId: entityId.optional(),
+          messageId: messageId.optional(),
           reason: z.enum(REPORT_REASONS),
-          details: z.string().trim().max(500).optional(),
+          details: typedText({ max: 500, multiline: true }).optional(),
         })
         .strict(),
       ctx.request.body ?? {},

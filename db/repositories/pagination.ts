@@ -1,4 +1,5 @@
 import { AppError, ErrorCode } from '../../domain/errors';
+import { isoInstant } from '../../domain/input/fields';
 
 /** One page of a keyset-paginated list; pass `nextCursor` back to get the next page. */
 export interface Page<T> {
@@ -49,7 +50,8 @@ export function decodeCursor(cursor: string | undefined | null, shape: readonly 
   for (const [i, kind] of shape.entries()) {
     const value: unknown = parsed[i];
     if (typeof value !== 'string' || !PART_PATTERNS[kind].test(value)) throw invalid();
-    if (kind === 'timestamp' && Number.isNaN(Date.parse(value))) throw invalid();
+    // The shape alone lets 2026-02-30 or 25:00 through, which PostgreSQL would refuse with an error.
+    if (kind === 'timestamp' && !isoInstant.safeParse(value).success) throw invalid();
     parts.push(value);
   }
   return parts;

@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { CHAT_MAX_CHARS } from '../../domain/rooms/model';
 import type { RoomMessageKind } from '../entities';
@@ -134,7 +134,7 @@ export class ChatArchive {
     const rows: MessageRow[] = await this.dataSource.query(
       `SELECT ${MESSAGE_COLUMNS} FROM room_messages
         WHERE room_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
-        ORDER BY id DESC
+        ORDER BY room_messages.id DESC -- the bigint, not the text output column of the same name
         LIMIT $3`,
       [roomId, before?.[0] ?? null, limit + 1],
     );
@@ -171,10 +171,10 @@ export class ChatArchive {
   }
 
   /** A moderator deletes a message. Idempotent: the first deletion's time and author stay. */
-  async remove(roomId: string, messageId: string, deletedBy: string): Promise<ChatMessageView> {
+  async remove(roomId: string, messageId: string, deletedBy: string, tx?: EntityManager): Promise<ChatMessageView> {
     if (!isUuid(roomId) || !isMessageId(messageId)) throw notFound();
     const [row] = await modifyReturning<MessageRow>(
-      this.dataSource.manager,
+      tx ?? this.dataSource.manager,
       `UPDATE room_messages
           SET deleted_at = COALESCE(deleted_at, now()),
               deleted_by = CASE WHEN deleted_at IS NULL THEN $3::uuid ELSE deleted_by END

@@ -58,6 +58,22 @@ export class ModerationLog {
     );
   }
 
+  /**
+   * Runs `change` and records its audit entry in one transaction, so both commit or neither
+   * does. An entry given as a value is written first (a failing write stops the change before
+   * it starts); one given as a function is written after, from what the change returned (null:
+   * nothing changed, nothing to record).
+   */
+  async audited<T>(change: (tx: EntityManager) => Promise<T>, entry: ModerationEntry | ((result: T) => ModerationEntry | null)): Promise<T> {
+    return this.dataSource.transaction(async (tx) => {
+      if (typeof entry !== 'function') await this.record(entry, tx);
+      const result = await change(tx);
+      const after = typeof entry === 'function' ? entry(result) : null;
+      if (after) await this.record(after, tx);
+      return result;
+    });
+  }
+
   /** Newest first. */
   async list(roomId: string, page: { cursor?: string; limit: number }): Promise<Page<ModerationRecord>> {
     const limit = pageLimit(page.limit);
@@ -75,7 +91,7 @@ export class ModerationLog {
       `SELECT id::text AS id, actor_id, action, target_user_id, target_message_id::text AS target_message_id, details, created_at
          FROM room_moderation_log
         WHERE room_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
-        ORDER BY id DESC
+        ORDER BY room_moderation_log.id DESC -- the bigint, not the text output column of the same name
         LIMIT $3`,
       [roomId, before?.[0] ?? null, limit + 1],
     );

@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { AppError, ErrorCode } from '../../domain/errors';
 import type { RoomRole, RoomStatus, RoomType, RoomView, SeatMode } from '../../domain/rooms/model';
 import { hashRoomPassword, verifyRoomPassword } from '../../platform/crypto/room-passwords';
@@ -127,8 +127,8 @@ export class RoomDirectory {
     return verifyRoomPassword(room.passwordHash, password);
   }
 
-  /** Changes an open room's settings; null if the room doesn't exist or is closed. */
-  async update(id: string, patch: RoomPatch): Promise<RoomView | null> {
+  /** Changes an open room's settings; null if the room doesn't exist or is closed. `tx`: inside that transaction. */
+  async update(id: string, patch: RoomPatch, tx?: EntityManager): Promise<RoomView | null> {
     if (!isUuid(id)) return null;
     const sets: string[] = ['updated_at = now()'];
     const params: unknown[] = [id];
@@ -143,7 +143,7 @@ export class RoomDirectory {
     if (patch.seatMode !== undefined) set('seat_mode', patch.seatMode);
     if (patch.password !== undefined) set('password_hash', patch.password === null ? null : await hashRoomPassword(patch.password));
     const [row] = await modifyReturning<RoomRow>(
-      this.dataSource.manager,
+      tx ?? this.dataSource.manager,
       `UPDATE rooms r SET ${sets.join(', ')} WHERE r.id = $1 AND r.status = 'open' RETURNING ${ROOM_COLUMNS}`,
       params,
     );
@@ -151,10 +151,10 @@ export class RoomDirectory {
   }
 
   /** Closes an open room. False if it was already closed (or never existed): closing is idempotent. */
-  async close(id: string, reason: RoomClosedReason): Promise<boolean> {
+  async close(id: string, reason: RoomClosedReason, tx?: EntityManager): Promise<boolean> {
     if (!isUuid(id)) return false;
     const rows = await modifyReturning(
-      this.dataSource.manager,
+      tx ?? this.dataSource.manager,
       `UPDATE rooms SET status = 'closed', closed_reason = $2, closed_at = now(), updated_at = now()
         WHERE id = $1 AND status = 'open' RETURNING 1`,
       [id, reason],
@@ -188,12 +188,13 @@ export class RoomDirectory {
 
   /**
    * Makes the user an admin; a no-op if they already are. The room row is locked while
-   * counting, so concurrent grants can't push the room past `maxAdmins`.
+   * counting, so concurrent grants can't push the room past `maxAdmins`. True if this call made
+   * them one.
    */
-  async grantAdmin(roomId: string, userId: string, grantedBy: string, maxAdmins: number): Promise<void> {
+  async grantAdmin(roomId: string, userId: string, grantedBy: string, maxAdmins: number, outer?: EntityManager): Promise<boolean> {
     if (!isUuid(roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
     if (!isUuid(userId)) throw new AppError(ErrorCode.UserNotFound, 'no such user');
-    await this.dataSource.transaction(async (tx) => {
+    return this.inTransaction(outer, async (tx) => {
       const [room]: { owner_id: string; status: RoomStatus }[] = await tx.query(
         `SELECT owner_id, status FROM rooms WHERE id = $1 FOR UPDATE`,
         [roomId],
@@ -205,7 +206,7 @@ export class RoomDirectory {
         `SELECT count(*)::int AS admins, bool_or(user_id = $2) AS already FROM room_admins WHERE room_id = $1`,
         [roomId, userId],
       );
-      if (counts?.already) return;
+      if (counts?.already) return false;
       if ((counts?.admins ?? 0) >= maxAdmins) {
         throw new AppError(ErrorCode.AdminLimitReached, `a room has at most ${maxAdmins} admins`, { maxAdmins });
       }
@@ -215,14 +216,15 @@ export class RoomDirectory {
         if (isForeignKeyViolation(err, 'user_id')) throw new AppError(ErrorCode.UserNotFound, 'no such user');
         throw err;
       }
+      return true;
     });
   }
 
   /** False if the user wasn't an admin. */
-  async revokeAdmin(roomId: string, userId: string): Promise<boolean> {
+  async revokeAdmin(roomId: string, userId: string, tx?: EntityManager): Promise<boolean> {
     if (!isUuid(roomId) || !isUuid(userId)) return false;
     const rows = await modifyReturning(
-      this.dataSource.manager,
+      tx ?? this.dataSource.manager,
       `DELETE FROM room_admins WHERE room_id = $1 AND user_id = $2 RETURNING 1`,
       [roomId, userId],
     );
@@ -231,20 +233,22 @@ export class RoomDirectory {
 
   /**
    * Bans the user from the room (idempotent: a repeat keeps the first ban). A banned admin
-   * stops being an admin. The owner can't be banned from their own room.
+   * stops being an admin. The owner can't be banned from their own room. True if this call
+   * banned them (false: they already were).
    */
-  async ban(roomId: string, userId: string, bannedBy: string, reason?: string | null): Promise<void> {
+  async ban(roomId: string, userId: string, bannedBy: string, reason?: string | null, outer?: EntityManager): Promise<boolean> {
     if (!isUuid(roomId)) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
     if (!isUuid(userId)) throw new AppError(ErrorCode.UserNotFound, 'no such user');
-    await this.dataSource.transaction(async (tx) => {
+    return this.inTransaction(outer, async (tx) => {
       // Shares the lock grantAdmin takes, so a grant can't slip in beside the ban.
       const [room]: { owner_id: string }[] = await tx.query(`SELECT owner_id FROM rooms WHERE id = $1 FOR UPDATE`, [roomId]);
       if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
       if (room.owner_id === userId) throw new AppError(ErrorCode.TargetProtected, 'the owner cannot be banned from their room');
+      let inserted: unknown[];
       try {
-        await tx.query(
+        inserted = await tx.query(
           `INSERT INTO room_bans (room_id, user_id, banned_by, reason) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (room_id, user_id) DO NOTHING`,
+           ON CONFLICT (room_id, user_id) DO NOTHING RETURNING 1`,
           [roomId, userId, bannedBy, reason ?? null],
         );
       } catch (err) {
@@ -252,18 +256,24 @@ export class RoomDirectory {
         throw err;
       }
       await tx.query(`DELETE FROM room_admins WHERE room_id = $1 AND user_id = $2`, [roomId, userId]);
+      return inserted.length > 0;
     });
   }
 
   /** False if the user wasn't banned. */
-  async unban(roomId: string, userId: string): Promise<boolean> {
+  async unban(roomId: string, userId: string, tx?: EntityManager): Promise<boolean> {
     if (!isUuid(roomId) || !isUuid(userId)) return false;
     const rows = await modifyReturning(
-      this.dataSource.manager,
+      tx ?? this.dataSource.manager,
       `DELETE FROM room_bans WHERE room_id = $1 AND user_id = $2 RETURNING 1`,
       [roomId, userId],
     );
     return rows.length > 0;
+  }
+
+  /** Runs inside the caller's transaction when there is one, else in a new one. */
+  private inTransaction<T>(outer: EntityManager | undefined, work: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return outer ? work(outer) : this.dataSource.transaction(work);
   }
 
   async isBanned(roomId: string, userId: string): Promise<boolean> {

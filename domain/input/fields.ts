@@ -62,3 +62,37 @@ export const isoInstant = z.string().refine((s) => {
   if (!calendarDate.safeParse(`${m[1]}-${m[2]}-${m[3]}`).success) return false;
   return Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6]) < 60 && Number.isFinite(Date.parse(s));
 }, 'an ISO 8601 instant with a zone');
+
+/**
+ * A room password (a secret people type): 4 to 32 characters by the text rule (so no control,
+ * invisible or override characters, and NFC, so the same password typed on two phones is the
+ * same string) and no white space anywhere (a space at either end would be trimmed away unseen).
+ * It is only ever hashed, never shown, so any other script is fine.
+ */
+export const roomPassword = z
+  .string()
+  .max(64)
+  .regex(/^\S*$/u, 'no spaces')
+  .pipe(typedText({ min: 4, max: 32 }));
+
+/** An https URL of printable ASCII (no spaces or controls for the URL parser to fix up silently). */
+export const httpsUrl = z
+  .string()
+  .max(512)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+  .pipe(z.url({ protocol: /^https$/ }));
+
+/** A chat message id: a positive bigint in its canonical decimal form (no sign, no leading zero). */
+export const messageId = z.string().regex(/^[1-9]\d{0,17}$/, 'a message id');
+
+/**
+ * A whole number from a query string or path, digits only: no sign, exponent, fraction, hex,
+ * spaces or leading zeros (`Number()` would read "", " ", "1e2" and "0x10" as numbers).
+ */
+export function digitsInt(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^(0|[1-9]\d{0,8})$/, 'a whole number written in digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+}

@@ -1,4 +1,4 @@
-import { calendarDate, entityId, isoInstant, typedText } from './fields';
+import { calendarDate, digitsInt, entityId, httpsUrl, isoInstant, messageId, roomPassword, typedText } from './fields';
 import { canonicalText } from './text';
 
 describe('the text rule', () => {
@@ -54,6 +54,33 @@ describe('ids and dates', () => {
     expect(isoInstant.safeParse('2026-12-02T10:00:00.123Z').success).toBe(true);
     for (const bad of ['2026-02-30T00:00:00Z', '2026-12-02T24:00:00Z', '2026-12-02T10:00:00', 'yesterday']) {
       expect(isoInstant.safeParse(bad).success).toBe(false);
+    }
+  });
+});
+
+describe('secrets, links and numbers', () => {
+  it('takes a room password of 4-32 printable characters, no white space, in NFC', () => {
+    expect(roomPassword.parse('pässwörd')).toBe('pässwörd');
+    expect(roomPassword.parse('pa\u0308ss')).toBe('päss');
+    for (const bad of ['abc', 'ab cd', ' abcd', 'abcd\u00a0', 'ab\u0000cd', '\u202eabcd', 'ab\u200bcd', 'abc\ud800', 'x'.repeat(33)]) {
+      expect(roomPassword.safeParse(bad).success).toBe(false);
+    }
+  });
+
+  it('takes https links of printable ASCII only', () => {
+    expect(httpsUrl.parse('https://cdn.aura.test/a.png')).toBe('https://cdn.aura.test/a.png');
+    for (const bad of ['http://cdn.aura.test/a.png', 'https://x.test/a b', 'https://x.test/\u0000', 'https://x.test/a\tb', 'javascript:alert(1)', 'https://ex\u00e4mple.test/']) {
+      expect(httpsUrl.safeParse(bad).success).toBe(false);
+    }
+  });
+
+  it('reads message ids and whole numbers in digits only', () => {
+    expect(messageId.safeParse('42').success).toBe(true);
+    for (const bad of ['0', '01', '-1', '1e3', '9'.repeat(19)]) expect(messageId.safeParse(bad).success).toBe(false);
+    const limit = digitsInt(1, 100);
+    expect(limit.parse('100')).toBe(100);
+    for (const bad of ['', ' 5', '0', '101', '1e2', '1.0', '0x10', '+5', '05', 'Infinity', '\u0665']) {
+      expect(limit.safeParse(bad).success).toBe(false);
     }
   });
 });

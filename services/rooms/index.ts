@@ -6,11 +6,13 @@ import { ChatArchive } from '../../db/repositories/room-messages';
 import { ModerationLog, Reports, RoomMutes } from '../../db/repositories/room-moderation';
 import { RoomDirectory } from '../../db/repositories/rooms';
 import { Relations } from '../../db/repositories/relations';
+import { Counter, type Registry } from 'prom-client';
+import { createLogger, type Logger } from '../../platform/logging';
 import { createDataSource } from '../../db/data-source';
 import { WindowLimiter } from '../../platform/rate-limits/window-limiter';
 import { RoomConnections } from './connections';
 import { RoomLimits, roomLimitsFromConfig } from './limits';
-import { RoomService, type RoomPolicy } from './room-service';
+import { RoomService, type HalfApplied, type RoomPolicy } from './room-service';
 
 export { RoomConnections } from './connections';
 
@@ -37,13 +39,42 @@ export function roomPolicyFromConfig(config: Config): RoomPolicy {
   };
 }
 
+/**
+ * Reports a moderation change left half-applied (see HalfApplied): an error log with the ids
+ * and `aura_room_half_applied_total{action,missing}`, for an alert. The client got an error and
+ * a retry repairs it; the log says which room to look at if nobody retries.
+ */
+export function halfAppliedReporter(logger: Logger, registry?: Registry): { report: (failure: HalfApplied) => void; counter: Counter<'action' | 'missing'> } {
+  const counter = new Counter({
+    name: 'aura_room_half_applied_total',
+    help: 'Moderation changes committed on one side (PostgreSQL or Redis) whose other side failed',
+    labelNames: ['action', 'missing'] as const,
+    registers: registry ? [registry] : [],
+  });
+  return {
+    counter,
+    report({ err, ...ids }) {
+      counter.inc({ action: ids.action, missing: ids.missing });
+      logger.error({ err, ...ids }, `room moderation half-applied: the ${ids.missing} step failed; a retry of the action repairs it`);
+    },
+  };
+}
+
 /** The room service over the real stores, as the API and the edge both build it. */
-export function createRoomService(deps: { config: Config; dataSource: DataSource; redis: Redis }): {
+export function createRoomService(deps: {
+  config: Config;
+  dataSource: DataSource;
+  redis: Redis;
+  logger?: Logger;
+  /** Where the half-applied counter is scraped (the process's /metrics). */
+  metricsRegistry?: Registry;
+}): {
   rooms: RoomService;
   live: RoomLiveState;
   connections: RoomConnections;
 } {
   const live = new RoomLiveState(deps.redis, liveStateSettingsFromConfig(deps.config));
+  const halfApplied = halfAppliedReporter(deps.logger ?? createLogger({ name: 'rooms', level: deps.config.LOG_LEVEL }), deps.metricsRegistry);
   const rooms = new RoomService({
     rooms: new RoomDirectory(deps.dataSource),
     chat: new ChatArchive(deps.dataSource),
@@ -53,6 +84,7 @@ export function createRoomService(deps: { config: Config; dataSource: DataSource
     relations: new Relations(deps.dataSource),
     live,
     policy: roomPolicyFromConfig(deps.config),
+    onHalfApplied: halfApplied.report,
     limits: new RoomLimits(new WindowLimiter(deps.redis), roomLimitsFromConfig(deps.config)),
   });
   return { rooms, live, connections: new RoomConnections(live) };

@@ -3,7 +3,7 @@ import type { RoomLiveState, RoomSnapshot, LiveMember } from '../../db/live/room
 import { LiveStateRefusal } from '../../db/live/room-live-state';
 import type { ChatArchive, ChatMessageView } from '../../db/repositories/room-messages';
 import type { EntityManager } from 'typeorm';
-import type { ModerationLog, ReportReason, Reports, RoomMutes } from '../../db/repositories/room-moderation';
+import type { ModerationEntry, ModerationLog, ReportReason, Reports, RoomMutes } from '../../db/repositories/room-moderation';
 import type { NewRoom as NewRoomRecord, RoomDirectory, RoomPatch } from '../../db/repositories/rooms';
 import type { Relations } from '../../db/repositories/relations';
 import { AppError, ErrorCode } from '../../domain/errors';
@@ -42,7 +42,32 @@ export interface RoomServiceDeps {
   /** Abuse limits (password attempts, creation, reports); none when absent. */
   limits?: RoomLimits;
   clock?: () => number;
+  /** Told when a change committed in PostgreSQL but its live step failed (or the reverse). */
+  onHalfApplied?: (failure: HalfApplied) => void;
 }
+
+/**
+ * A moderation change that is only partly in force: PostgreSQL committed and the live step
+ * (Redis) failed, or a live-only change was applied and its audit row did not commit. The
+ * action answers an error, so the client retries; every action re-applies its live step
+ * idempotently on a retry, which repairs it.
+ */
+export interface HalfApplied {
+  action: ModerationAction;
+  roomId: string;
+  actorId: string;
+  targetUserId: string | null;
+  /** Which side is missing. */
+  missing: 'live' | 'audit';
+  err: unknown;
+}
+
+/** Live refusals that may mean the room isn't there at all (see RoomService.inRoom). */
+const ROOM_STATE_REFUSALS = new Set(['ROOM_NOT_LIVE', 'ROOM_CLOSED', 'NOT_IN_ROOM']);
+
+// The lists ranked from Redis use plain cursors (count or join time, then a canonical id).
+const POPULAR_CURSOR = /^(0|[1-9]\d{0,8})_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+const MEMBERS_CURSOR = /^(0|[1-9]\d{0,14})_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 /** A room as its owner describes it (the owner is the caller). */
 export type NewRoom = Omit<NewRoomRecord, 'ownerId'>;
@@ -76,25 +101,32 @@ export class RoomService {
     return { ...room, memberCount };
   }
 
+  /** The settings and their audit row commit together; then the room sees them live. */
   async update(actorId: string, roomId: string, patch: RoomPatch): Promise<RoomView> {
     await this.authorize(actorId, roomId, 'update-room');
-    const room = await this.deps.rooms.update(roomId, patch);
-    if (!room) throw new AppError(ErrorCode.RoomClosed, 'this room has closed');
-    await this.ensureLive(room);
-    await liveCall(this.deps.live.updateRoom(room, actorId));
-    await this.audit(roomId, actorId, 'update-room', null, { fields: Object.keys(patch).filter((k) => k !== 'password') });
+    const entry = this.entry(roomId, actorId, 'update-room', null, { fields: Object.keys(patch).filter((k) => k !== 'password') });
+    const room = await this.deps.moderationLog.audited(async (tx) => {
+      const updated = await this.deps.rooms.update(roomId, patch, tx);
+      if (!updated) throw await this.goneError(roomId); // closed (or gone) since authorize
+      return updated;
+    }, entry);
+    await this.afterCommit(entry, async () => {
+      await this.ensureLive(room);
+      await this.deps.live.updateRoom(room, actorId);
+    });
     return room;
   }
 
   /**
-   * PostgreSQL first: if we crash before Redis follows, the next join finds it closed there, and
-   * the owner's retry (allowed on a closed room) finishes the live side. Audited once.
+   * PostgreSQL first (with the audit row): if the live side fails, the next join finds the room
+   * closed there, and the owner's retry (allowed on a closed room) finishes the live side.
+   * Audited once, by the call that closed it.
    */
   async close(actorId: string, roomId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'close-room', null, { evenIfClosed: true });
-    const closedNow = await this.deps.rooms.close(roomId, 'owner');
-    const closedLive = await this.deps.live.close(roomId, 'owner', actorId);
-    if (closedNow || closedLive) await this.audit(roomId, actorId, 'close-room', null);
+    const entry = this.entry(roomId, actorId, 'close-room', null);
+    await this.deps.moderationLog.audited((tx) => this.deps.rooms.close(roomId, 'owner', tx), (closedNow) => (closedNow ? entry : null));
+    await this.afterCommit(entry, () => this.deps.live.close(roomId, 'owner', actorId));
   }
 
   /**
@@ -131,7 +163,7 @@ export class RoomService {
     if (query.sort === 'following') return this.deps.rooms.listFollowedOwners(userId, { cursor: query.cursor, limit: query.limit });
     let after: { members: number; roomId: string } | null = null;
     if (query.cursor) {
-      const m = /^(\d{1,9})_([0-9a-f-]{36})$/.exec(query.cursor);
+      const m = POPULAR_CURSOR.exec(query.cursor);
       if (!m) throw new AppError(ErrorCode.ValidationFailed, 'cursor is not valid');
       after = { members: Number(m[1]), roomId: m[2]! };
     }
@@ -189,7 +221,7 @@ export class RoomService {
   }
 
   async leave(userId: string, roomId: string): Promise<void> {
-    await liveCall(this.deps.live.leave(roomId, userId));
+    await this.inRoom(roomId, () => this.deps.live.leave(roomId, userId));
   }
 
   /**
@@ -205,7 +237,7 @@ export class RoomService {
     }
     let after = { afterScore: 0, afterUser: '' };
     if (page.cursor) {
-      const m = /^(\d{1,15})_([0-9a-f-]{36})$/.exec(page.cursor);
+      const m = MEMBERS_CURSOR.exec(page.cursor);
       if (!m) throw new AppError(ErrorCode.ValidationFailed, 'cursor is not valid');
       after = { afterScore: Number(m[1]), afterUser: m[2]! };
     }
@@ -222,32 +254,32 @@ export class RoomService {
 
   async takeSeat(userId: string, roomId: string, seat: number | null): Promise<void> {
     const role = await this.deps.rooms.roleOf(roomId, userId);
-    await liveCall(this.deps.live.takeSeat(roomId, userId, seat ?? -1, role !== 'member'));
+    await this.inRoom(roomId, () => this.deps.live.takeSeat(roomId, userId, seat ?? -1, role !== 'member'));
   }
 
   async leaveSeat(userId: string, roomId: string): Promise<void> {
-    await liveCall(this.deps.live.leaveSeat(roomId, userId));
+    await this.inRoom(roomId, () => this.deps.live.leaveSeat(roomId, userId));
   }
 
   async moveSeat(userId: string, roomId: string, seat: number): Promise<void> {
-    await liveCall(this.deps.live.moveSeat(roomId, userId, seat));
+    await this.inRoom(roomId, () => this.deps.live.moveSeat(roomId, userId, seat));
   }
 
   async muteOwnSeat(userId: string, roomId: string, muted: boolean): Promise<void> {
-    await liveCall(this.deps.live.muteOwnSeat(roomId, userId, muted));
+    await this.inRoom(roomId, () => this.deps.live.muteOwnSeat(roomId, userId, muted));
   }
 
   async answerInvite(userId: string, roomId: string, accept: boolean): Promise<void> {
-    await liveCall(this.deps.live.answerInvite(roomId, userId, accept));
+    await this.inRoom(roomId, () => this.deps.live.answerInvite(roomId, userId, accept));
   }
 
   /** Joins the apply-mode queue; false if already in it. */
   async applyForSeat(userId: string, roomId: string): Promise<boolean> {
-    return liveCall(this.deps.live.apply(roomId, userId));
+    return this.inRoom(roomId, () => this.deps.live.apply(roomId, userId));
   }
 
   async withdrawApplication(userId: string, roomId: string): Promise<void> {
-    await liveCall(this.deps.live.withdrawApplication(roomId, userId));
+    await this.inRoom(roomId, () => this.deps.live.withdrawApplication(roomId, userId));
   }
 
   async applications(actorId: string, roomId: string): Promise<string[]> {
@@ -255,16 +287,22 @@ export class RoomService {
     return this.deps.live.applications(roomId);
   }
 
-  // Moderation: authorised here, applied live, kept in the audit log.
+  // Moderation: authorised here, kept in the audit log, applied live.
+  //
+  // Changes PostgreSQL keeps (bans, admins, settings, closing, deleted messages) commit with
+  // their audit row in one transaction, then the live step follows; changes that live only in
+  // Redis (seats, kicks, mutes) run their live step inside the audit row's transaction, so a
+  // refusal leaves no row. Either way a failure in between is reported (HalfApplied) and the
+  // action answers an error; repeating it re-applies the live step, which is idempotent.
 
   async lockSeat(actorId: string, roomId: string, seat: number, locked: boolean): Promise<void> {
     const action = locked ? 'seat-lock' : 'seat-unlock';
     await this.authorize(actorId, roomId, action);
     // Locking an occupied seat unseats its speaker, so it must be allowed against them too.
-    const occupant = locked ? await liveCall(this.deps.live.seatOccupant(roomId, seat)) : null;
+    const occupant = locked ? await this.inRoom(roomId, () => this.deps.live.seatOccupant(roomId, seat)) : null;
     if (occupant) await this.authorize(actorId, roomId, 'seat-remove', occupant);
-    await liveCall(this.deps.live.lockSeat(roomId, actorId, seat, locked, occupant));
-    await this.audit(roomId, actorId, action, occupant, { seat });
+    await this.liveAudited(this.entry(roomId, actorId, action, occupant, { seat }), () =>
+      this.deps.live.lockSeat(roomId, actorId, seat, locked, occupant));
   }
 
   async muteSeat(actorId: string, roomId: string, seat: number, muted: boolean): Promise<void> {
@@ -277,7 +315,7 @@ export class RoomService {
     await this.recordThenApply(
       async (tx) => {
         await this.deps.mutes.setSeatMute(tx, roomId, occupant, muted, actorId);
-        await this.audit(roomId, actorId, action, occupant, { seat }, null, tx);
+        await this.deps.moderationLog.record(this.entry(roomId, actorId, action, occupant, { seat }), tx);
       },
       () => this.deps.live.muteSeat(roomId, actorId, seat, muted, occupant),
     );
@@ -285,43 +323,44 @@ export class RoomService {
 
   async removeFromSeat(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'seat-remove', userId);
-    await liveCall(this.deps.live.removeFromSeat(roomId, actorId, userId));
-    await this.audit(roomId, actorId, 'seat-remove', userId);
+    await this.liveAudited(this.entry(roomId, actorId, 'seat-remove', userId), () => this.deps.live.removeFromSeat(roomId, actorId, userId));
   }
 
   async inviteToSeat(actorId: string, roomId: string, userId: string, seat: number | null): Promise<{ expiresAt: string }> {
     await this.authorize(actorId, roomId, 'seat-invite', userId);
-    await liveCall(this.deps.live.invite(roomId, actorId, userId, seat ?? -1, this.policy.inviteTtlMs));
-    await this.audit(roomId, actorId, 'seat-invite', userId, { seat });
+    await this.liveAudited(this.entry(roomId, actorId, 'seat-invite', userId, { seat }), () =>
+      this.deps.live.invite(roomId, actorId, userId, seat ?? -1, this.policy.inviteTtlMs));
     return { expiresAt: new Date(this.clock() + this.policy.inviteTtlMs).toISOString() };
   }
 
   async resolveApplication(actorId: string, roomId: string, userId: string, approve: boolean, seat: number | null): Promise<void> {
     const action = approve ? 'seat-approve' : 'seat-reject';
     await this.authorize(actorId, roomId, action, userId);
-    await liveCall(this.deps.live.resolveApplication(roomId, actorId, userId, approve, seat ?? -1));
-    await this.audit(roomId, actorId, action, userId, { seat });
+    await this.liveAudited(this.entry(roomId, actorId, action, userId, { seat }), () =>
+      this.deps.live.resolveApplication(roomId, actorId, userId, approve, seat ?? -1));
   }
 
   async kick(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'kick', userId);
-    await liveCall(this.deps.live.removeMember(roomId, userId, 'kicked', actorId, this.policy.kickCooldownMs));
-    await this.audit(roomId, actorId, 'kick', userId, { cooldownMs: this.policy.kickCooldownMs });
+    await this.liveAudited(this.entry(roomId, actorId, 'kick', userId, { cooldownMs: this.policy.kickCooldownMs }), () =>
+      this.deps.live.removeMember(roomId, userId, 'kicked', actorId, this.policy.kickCooldownMs));
   }
 
+  /** The ban row and its audit row commit together (once: a repeat records nothing); then the member goes. */
   async ban(actorId: string, roomId: string, userId: string, reason: string | null): Promise<void> {
     await this.authorize(actorId, roomId, 'ban', userId);
-    await this.deps.rooms.ban(roomId, userId, actorId, reason);
-    await liveCall(this.deps.live.removeMember(roomId, userId, 'banned', actorId));
-    await this.audit(roomId, actorId, 'ban', userId, reason ? { reason } : {});
+    const entry = this.entry(roomId, actorId, 'ban', userId, reason ? { reason } : {});
+    await this.deps.moderationLog.audited((tx) => this.deps.rooms.ban(roomId, userId, actorId, reason, tx), (added) => (added ? entry : null));
+    await this.afterCommit(entry, () => this.deps.live.removeMember(roomId, userId, 'banned', actorId));
   }
 
   async unban(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'unban', userId, { evenIfClosed: true });
-    const lifted = await this.deps.rooms.unban(roomId, userId);
-    await this.deps.live.unban(roomId, userId); // also clears a marker left by a ban that crashed half-way
+    const entry = this.entry(roomId, actorId, 'unban', userId);
+    const lifted = await this.deps.moderationLog.audited((tx) => this.deps.rooms.unban(roomId, userId, tx), (l) => (l ? entry : null));
+    // Also clears a marker left by a ban whose live step failed, so it runs even when nothing was lifted.
+    await this.afterCommit(entry, () => this.deps.live.unban(roomId, userId));
     if (!lifted) throw new AppError(ErrorCode.NotFound, 'that user is not banned here');
-    await this.audit(roomId, actorId, 'unban', userId);
   }
 
   async listBans(actorId: string, roomId: string, page: { cursor?: string; limit: number }) {
@@ -340,7 +379,7 @@ export class RoomService {
     await this.recordThenApply(
       async (tx) => {
         await this.deps.mutes.setChatMute(tx, roomId, userId, new Date(until), actorId);
-        await this.audit(roomId, actorId, 'chat-mute', userId, { durationMs, until: new Date(until).toISOString() }, null, tx);
+        await this.deps.moderationLog.record(this.entry(roomId, actorId, 'chat-mute', userId, { durationMs, until: new Date(until).toISOString() }), tx);
       },
       () => this.deps.live.chatMute(roomId, actorId, userId, until),
     );
@@ -353,7 +392,7 @@ export class RoomService {
     await this.recordThenApply(
       async (tx) => {
         await this.deps.mutes.setChatMute(tx, roomId, userId, null, actorId);
-        await this.audit(roomId, actorId, 'chat-unmute', userId, {}, null, tx);
+        await this.deps.moderationLog.record(this.entry(roomId, actorId, 'chat-unmute', userId, {}), tx);
       },
       () => this.deps.live.chatMute(roomId, actorId, userId, null),
     );
@@ -366,25 +405,31 @@ export class RoomService {
     await this.recordThenApply(
       async (tx) => {
         await this.deps.mutes.setMuteAll(tx, roomId, on, actorId);
-        await this.audit(roomId, actorId, action, null, {}, null, tx);
+        await this.deps.moderationLog.record(this.entry(roomId, actorId, action, null, {}), tx);
       },
       () => this.deps.live.muteAll(roomId, actorId, on),
     );
   }
 
+  /**
+   * Roles are read from PostgreSQL; the live step only announces the change, so a failed one
+   * is reported and the role still holds. A repeat grant (allowed, and audited as asked)
+   * re-announces it.
+   */
   async grantAdmin(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'grant-admin', userId);
     if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'that user is banned from this room');
-    await this.deps.rooms.grantAdmin(roomId, userId, actorId, this.policy.maxAdmins);
-    await this.deps.live.roleChanged(roomId, userId, 'admin', actorId);
-    await this.audit(roomId, actorId, 'grant-admin', userId);
+    const entry = this.entry(roomId, actorId, 'grant-admin', userId);
+    await this.deps.moderationLog.audited((tx) => this.deps.rooms.grantAdmin(roomId, userId, actorId, this.policy.maxAdmins, tx), entry);
+    await this.afterCommit(entry, () => this.deps.live.roleChanged(roomId, userId, 'admin', actorId));
   }
 
   async revokeAdmin(actorId: string, roomId: string, userId: string): Promise<void> {
     await this.authorize(actorId, roomId, 'revoke-admin', userId);
-    if (!(await this.deps.rooms.revokeAdmin(roomId, userId))) throw new AppError(ErrorCode.NotFound, 'that user is not an admin here');
-    await this.deps.live.roleChanged(roomId, userId, 'member', actorId);
-    await this.audit(roomId, actorId, 'revoke-admin', userId);
+    const entry = this.entry(roomId, actorId, 'revoke-admin', userId);
+    const revoked = await this.deps.moderationLog.audited((tx) => this.deps.rooms.revokeAdmin(roomId, userId, tx), (r) => (r ? entry : null));
+    if (!revoked) throw new AppError(ErrorCode.NotFound, 'that user is not an admin here');
+    await this.afterCommit(entry, () => this.deps.live.roleChanged(roomId, userId, 'member', actorId));
   }
 
   // Chat.
@@ -402,12 +447,12 @@ export class RoomService {
     const earlier = await this.deps.chat.findByClientMsgId(roomId, userId, input.clientMsgId);
     if (!earlier) {
       const role = await this.deps.rooms.roleOf(roomId, userId);
-      await liveCall(this.deps.live.checkChat(roomId, userId, role !== 'member'));
+      await this.inRoom(roomId, () => this.deps.live.checkChat(roomId, userId, role !== 'member'));
     }
     const { message, duplicate } = earlier
       ? { message: earlier, duplicate: true }
       : await this.deps.chat.append({ roomId, senderId: userId, kind: 'text', body: text, clientMsgId: input.clientMsgId });
-    const published = await liveCall(this.deps.live.publishChat(roomId, userId, { ...message }));
+    const published = await this.inRoom(roomId, () => this.deps.live.publishChat(roomId, userId, { ...message }));
     return { message, seq: published.seq, duplicate: duplicate || published.duplicate };
   }
 
@@ -415,7 +460,7 @@ export class RoomService {
     const room = await this.findRoom(roomId);
     if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed');
     await this.deps.chat.recall(roomId, messageId, userId, new Date(this.clock()), CHAT_RECALL_WINDOW_MS);
-    await liveCall(this.deps.live.chatRemoved(roomId, userId, messageId, 'recalled'));
+    await this.inRoom(roomId, () => this.deps.live.chatRemoved(roomId, userId, messageId, 'recalled'));
   }
 
   async deleteChat(actorId: string, roomId: string, messageId: string): Promise<void> {
@@ -423,9 +468,10 @@ export class RoomService {
     const message = await this.deps.chat.findById(roomId, messageId);
     if (!message) throw new AppError(ErrorCode.MessageNotFound, 'no such message in this room');
     await this.authorize(actorId, roomId, 'delete-message', message.senderId ?? undefined);
-    await this.deps.chat.remove(roomId, messageId, actorId);
-    await liveCall(this.deps.live.chatRemoved(roomId, actorId, messageId, 'deleted'));
-    await this.audit(roomId, actorId, 'delete-message', message.senderId, {}, messageId);
+    const entry = this.entry(roomId, actorId, 'delete-message', message.senderId, {}, messageId);
+    // A repeat (after a failed live step) records nothing new and re-applies the live step.
+    if (!message.deleted) await this.deps.moderationLog.audited((tx) => this.deps.chat.remove(roomId, messageId, actorId, tx), entry);
+    await this.afterCommit(entry, () => this.deps.live.chatRemoved(roomId, actorId, messageId, 'deleted'));
   }
 
   /** Chat history is for the people in the room (and its moderators). */
@@ -497,16 +543,84 @@ export class RoomService {
     if (refusal) throw refusalError(refusal);
   }
 
-  private async audit(
+  private entry(
     roomId: string,
     actorId: string,
     action: ModerationAction,
     targetUserId: string | null,
     details: Record<string, unknown> = {},
     targetMessageId: string | null = null,
-    tx?: EntityManager,
-  ): Promise<void> {
-    await this.deps.moderationLog.record({ roomId, actorId, action, targetUserId, targetMessageId, details }, tx);
+  ): ModerationEntry {
+    return { roomId, actorId, action, targetUserId, targetMessageId, details };
+  }
+
+  /**
+   * A change that lives only in Redis, made inside its audit row's transaction: the row is
+   * written first, so a failing write stops the change, and a refused change leaves no row.
+   * Only a commit failing after the live step leaves it unaudited: that is reported.
+   */
+  private async liveAudited<T>(entry: ModerationEntry, step: () => Promise<T>): Promise<T> {
+    let applied = false;
+    try {
+      return await this.deps.moderationLog.audited(async () => {
+        const result = await this.inRoom(entry.roomId, step);
+        applied = true;
+        return result;
+      }, entry);
+    } catch (err) {
+      if (applied) this.halfApplied(entry, 'audit', err);
+      throw err;
+    }
+  }
+
+  /** The live step of a change PostgreSQL already committed: a failure is reported, then answered. */
+  private async afterCommit(entry: ModerationEntry, step: () => Promise<unknown>): Promise<void> {
+    try {
+      await step();
+    } catch (err) {
+      this.halfApplied(entry, 'live', err);
+      throw asAppError(err);
+    }
+  }
+
+  private halfApplied(entry: ModerationEntry, missing: HalfApplied['missing'], err: unknown): void {
+    this.deps.onHalfApplied?.({
+      action: entry.action,
+      roomId: entry.roomId,
+      actorId: entry.actorId,
+      targetUserId: entry.targetUserId ?? null,
+      missing,
+      err,
+    });
+  }
+
+  /**
+   * A live step on one room. Redis refuses a room it doesn't hold (ROOM_NOT_LIVE) or holds as
+   * closed the same way whether the room closed or never existed: PostgreSQL tells which, so a
+   * room that doesn't exist is ROOM_NOT_FOUND on every route. An open room Redis lost (it then
+   * reads as not live, or closed) is rebuilt and the step tried once more; one Redis really
+   * holds as closed (an empty room closing right now) stays closed, since a rebuild keeps it.
+   */
+  private async inRoom<T>(roomId: string, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (err) {
+      if (!(err instanceof LiveStateRefusal) || !ROOM_STATE_REFUSALS.has(err.code)) throw asAppError(err);
+      const room = await this.deps.rooms.findById(roomId);
+      if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+      if (room.status !== 'open') throw new AppError(ErrorCode.RoomClosed, 'this room has closed');
+      if (err.code === 'NOT_IN_ROOM') throw asAppError(err);
+      const { passwordHash: _hidden, ...view } = room;
+      await this.ensureLive(view); // a no-op for a room Redis holds (closed stays closed: the retry says so)
+      return liveCall(step());
+    }
+  }
+
+  /** Why a room found a moment ago can't be changed now. */
+  private async goneError(roomId: string): Promise<AppError> {
+    return (await this.deps.rooms.findById(roomId))
+      ? new AppError(ErrorCode.RoomClosed, 'this room has closed')
+      : new AppError(ErrorCode.RoomNotFound, 'no such room');
   }
 
   /**
