@@ -29,7 +29,7 @@ import { roomRoutes } from './rooms/routes';
 import { createRoomService } from '../services/rooms';
 import { relationRoutes } from './relations/routes';
 import { dailyRewardRoutes } from './daily-reward/routes';
-import { healthRoutes } from './health/routes';
+import { healthRoutes, liveness } from './health/routes';
 import { requireAccessToken } from './http/auth';
 import type { ApiState } from './http/context';
 import { errorResponses } from './http/errors';
@@ -93,6 +93,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     durationMs: 10 * MINUTE,
     key: (ctx) => ctx.ip,
     logger,
+    whenRedisIsDown: 'closed', // every code sent is a paid SMS
   });
   const signInRoutes = authRoutes({
     otp,
@@ -109,6 +110,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       durationMs: 60 * MINUTE,
       key: (ctx) => (/^[\w.:-]{8,128}$/.test(ctx.get('X-Device-Id')) ? ctx.get('X-Device-Id') : false),
       logger,
+      whenRedisIsDown: 'closed',
     }),
   });
 
@@ -140,6 +142,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       durationMs: MINUTE,
       key: (ctx) => ctx.state.auth?.userId ?? false,
       logger,
+      whenRedisIsDown: 'local',
     }),
   );
   userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource }).routes());
@@ -155,6 +158,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   v1.use(socialRoutes.routes(), socialRoutes.allowedMethods({ throw: true }));
   v1.use(userRoutes.routes(), userRoutes.allowedMethods({ throw: true }));
 
+  app.use(liveness()); // first: it must answer while Redis or PostgreSQL does not
   app.use(requestId(logger));
   app.use(errorResponses(logger));
   app.use(
@@ -165,6 +169,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       durationMs: MINUTE,
       key: (ctx) => (ctx.path === '/v1/healthz' ? false : ctx.ip),
       logger,
+      whenRedisIsDown: 'local', // per process meanwhile: an outage neither opens the door nor takes routes down
     }),
   );
   app.use(refuseBannedClients(bans, logger));

@@ -58,7 +58,7 @@ describe('health', () => {
       const token = await stack.tokens.sign({ userId: randomUUID() });
       const me = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/me`, { headers: { authorization: `Bearer ${token}` } });
       expect(me.status).toBe(503);
-      expect(me.headers.get('retry-after')).toBe('5');
+      expect(me.headers.get('retry-after')).toBe('2');
       expect((await errorOf(me)).code).toBe('DEPENDENCY_UNAVAILABLE');
     } finally {
       await new Promise((resolve) => server.close(resolve));
