@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -84,8 +85,11 @@ async function main(): Promise<void> {
     ...DEV_SECRETS,
     ...Object.fromEntries(Object.keys(DEV_SECRETS).filter((k) => env[k]).map((k) => [k, env[k]])),
   };
+  // The processes run compiled JavaScript, as in production: no TypeScript compiled at run time.
+  console.log('[stack] compiling (npm run build)');
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
   const node = (name: string, entry: string) => {
-    const p = startProcess(name, process.execPath, ['--import', 'tsx', join(root, entry)], {
+    const p = startProcess(name, process.execPath, [join(root, 'dist', entry.replace(/\.ts$/, '.js'))], {
       cwd: root,
       env: appEnv,
       output: { prefix: `[${name}]` },
