@@ -40,7 +40,9 @@ export function createLogger(options: { name: string; level?: string; destinatio
       mixin: () => logContext.getStore() ?? {},
       serializers: { err: pino.stdSerializers.err },
     },
-    options.destination,
+    // Written asynchronously: lines logged while a write is in flight go out together in the next
+    // one, instead of a blocking write per line (per request). pino flushes it on exit.
+    options.destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
 

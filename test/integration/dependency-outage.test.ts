@@ -51,7 +51,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  socket?.close();
+  await socket?.close();
   await edge?.close();
   await api?.close();
   redis?.disconnect();
