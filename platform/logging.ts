@@ -40,9 +40,7 @@ export function createLogger(options: { name: string; level?: string; destinatio
       mixin: () => logContext.getStore() ?? {},
       serializers: { err: pino.stdSerializers.err },
     },
-    // Written asynchronously: lines logged while a write is in flight go out together in the next
-    // one, instead of a blocking write per line (per request). pino flushes it on exit.
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    options.destination,
   );
 }
 
