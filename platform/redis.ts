@@ -40,7 +40,6 @@ export function createRedis(
     // the command itself, and concurrent requests issue many.
     enableAutoPipelining: true,
     connectTimeout: CONNECT_TIMEOUT_MS,
-    commandTimeout: options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
   const failFast = () => {
@@ -49,6 +48,7 @@ export function createRedis(
   redis.once('ready', failFast);
   redis.once('error', failFast); // never connected yet, and the first attempt failed: don't queue either
 
+  const timeoutMs = options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS;
   let stalled = false;
   let probe: NodeJS.Timeout | undefined;
   const send = redis.sendCommand.bind(redis);
@@ -60,30 +60,55 @@ export function createRedis(
   const probeLater = () => {
     probe = setTimeout(() => {
       if (!stalled) return;
-      const ping = new Command('ping');
-      (send(ping) as Promise<unknown>).then(reopen, () => {
+      // A connection that is not ready has its own way back (reconnect, then 'ready').
+      if (redis.status !== 'ready') return;
+      (sendWithTimeout(new Command('ping')) as Promise<unknown>).then(reopen, () => {
         if (stalled) probeLater();
       });
     }, PROBE_INTERVAL_MS);
     probe.unref();
   };
-  const timedOut = () => {
-    if (stalled) return;
-    stalled = true;
-    probeLater();
-  };
   redis.on('ready', reopen); // a fresh connection answers (or fails fast on its own)
   redis.on('end', reopen);
+
+  /**
+   * ioredis's own commandTimeout fires on the timer alone, so an event loop blocked for longer
+   * than the timeout (a GC pause, a busy test process) fails commands whose reply already sits
+   * in the socket. Deferring the check with setImmediate lets pending I/O be read first.
+   */
+  function sendWithTimeout(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): Promise<unknown> {
+    const result = send(command, stream) as Promise<unknown>;
+    // While (re)connecting, commands are bounded by connectTimeout and the retry limit instead.
+    if (redis.status !== 'ready') return result;
+    let settled = false;
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (settled) return;
+          command.reject(new Error('Command timed out'));
+          if (!stalled) {
+            stalled = true;
+            probeLater();
+          }
+        }),
+      timeoutMs,
+    );
+    timer.unref();
+    const done = () => {
+      settled = true;
+      clearTimeout(timer);
+    };
+    result.then(done, done);
+    return result;
+  }
+
   redis.sendCommand = ((command: Command, stream?: Parameters<Redis['sendCommand']>[1]) => {
-    if (stalled) {
+    // Only a ready connection is gated: handshake commands (the ready check's INFO) must pass.
+    if (stalled && redis.status === 'ready') {
       command.reject(new RedisUnavailableError(`Redis is not answering (${options.name})`));
       return command.promise;
     }
-    const result = send(command, stream) as Promise<unknown>;
-    result.catch((err: unknown) => {
-      if ((err as Error | null)?.message === 'Command timed out') timedOut();
-    });
-    return result;
+    return sendWithTimeout(command, stream);
   }) as Redis['sendCommand'];
   return redis;
 }

@@ -32,6 +32,8 @@ export interface LimitOptions {
 const FLUSH_MS = 100;
 /** Counts read from Redis longer ago than this are not trusted to admit a request locally. */
 const FRESH_MS = 1_000;
+/** Limits below this are counted in Redis request by request. */
+const LOCAL_FROM = 100;
 /** Keys followed at once per limit and process; past this the oldest are forgotten (their counts stay in Redis). */
 const MAX_TRACKED_KEYS = 50_000;
 
@@ -97,7 +99,7 @@ interface Counter {
  * read each, most of a read's CPU on a small machine). Instead each process admits on its own
  * while the shared count it last read is fresh (≤ 1 s old) and well below the limit, taking at
  * most a tenth of the limit between two syncs, and adds what it admitted to Redis every 100 ms
- * in one batch. Near the limit, for small limits (under 10) and for every refusal it asks Redis
+ * in one batch. Near the limit, for limits under 100 and for every refusal it asks Redis
  * first, so a refusal is never based on stale counts and a lone process counts exactly. Across N
  * processes the limit can be overshot by at most N × max/10 within one sync period.
  */
@@ -105,7 +107,8 @@ export function rateLimit({ redis, name, max, durationMs, key, logger, whenRedis
   const call = windowCommand(redis);
   const namespace = `aura:ratelimit:${name}:`;
   const ttlMs = 2 * durationMs;
-  const localShare = Math.floor(max / 10);
+  // Strict limits (under 100: sign-in, codes sent) see little traffic: every request asks Redis.
+  const localShare = max >= LOCAL_FROM ? Math.floor(max / 10) : 0;
   const counters = new Map<string, Counter>();
   let outage = false;
 
