@@ -226,12 +226,15 @@ describe('rate limits (Redis, per IP and per user)', () => {
       const fromFirst = await statuses(first.url, 60);
       expect(fromFirst.every((s) => s === 200)).toBe(true);
       const fromSecond = await statuses(second.url, 60);
-      const admitted = [...fromFirst, ...fromSecond].filter((s) => s === 200).length;
-      // Exact in one process; across two, at most one process's local share (10) over the limit.
-      expect(admitted).toBeGreaterThanOrEqual(100);
-      expect(admitted).toBeLessThanOrEqual(110);
       expect(fromSecond.slice(-5)).toEqual([429, 429, 429, 429, 429]);
-      expect((await statuses(first.url, 1))[0]).toBe(429); // the first process sees the shared count too
+      // The first process may still spend its local share (10) before its next sync shows the
+      // shared count; then it refuses too.
+      const fromFirstAgain = await statuses(first.url, 15);
+      expect(fromFirstAgain.slice(-4)).toEqual([429, 429, 429, 429]);
+      const admitted = [...fromFirst, ...fromSecond, ...fromFirstAgain].filter((s) => s === 200).length;
+      // At most each process's local share (2 × 10) over the limit.
+      expect(admitted).toBeGreaterThanOrEqual(100);
+      expect(admitted).toBeLessThanOrEqual(120);
     } finally {
       await first.close();
       await second.close();
