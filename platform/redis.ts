@@ -36,9 +36,6 @@ export function createRedis(
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     autoResendUnfulfilledCommands: false,
-    // Commands issued in the same tick go out in one write: a socket write costs more CPU than
-    // the command itself, and concurrent requests issue many.
-    enableAutoPipelining: true,
     connectTimeout: CONNECT_TIMEOUT_MS,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
