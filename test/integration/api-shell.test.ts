@@ -40,7 +40,7 @@ describe('health', () => {
     expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', temporal: 'ok' } });
   });
 
-  it('reports 503 naming the dependency that is down, and keeps serving (rate limits fail open)', async () => {
+  it('reports 503 naming the dependency that is down, and answers 503 with Retry-After instead of failing (rate limits count per process meanwhile)', async () => {
     const deadRedis = createRedis('redis://127.0.0.1:1/0', { name: 'dead' });
     deadRedis.on('error', () => undefined);
     const app = createApiApp({ ...stack, redis: deadRedis, logger: createLogger({ name: 't', level: 'silent' }) });
