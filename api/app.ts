@@ -26,7 +26,7 @@ import { relationRoutes } from './relations/routes';
 import { realtimeRoutes } from './realtime/routes';
 import { SocketTickets } from '../platform/auth/socket-tickets';
 import { dailyRewardRoutes } from './daily-reward/routes';
-import { healthRoutes } from './health/routes';
+import { healthRoutes, liveness } from './health/routes';
 import { requireAccessToken } from './http/auth';
 import type { ApiState } from './http/context';
 import { errorResponses } from './http/errors';
@@ -88,6 +88,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     durationMs: 10 * MINUTE,
     key: (ctx) => ctx.ip,
     logger,
+    whenRedisIsDown: 'closed', // every code sent is a paid SMS
   });
   const signInRoutes = authRoutes({
     signIn,
@@ -107,6 +108,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       durationMs: MINUTE,
       key: (ctx) => ctx.ip,
       logger,
+      whenRedisIsDown: 'closed',
     }),
   });
   const socialRoutes = socialSignInRoutes({ social, signInLimit });
@@ -121,6 +123,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       durationMs: MINUTE,
       key: (ctx) => ctx.state.auth?.userId ?? false,
       logger,
+      whenRedisIsDown: 'local',
     }),
   );
   userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource }).routes());
@@ -139,6 +142,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   v1.use(userRoutes.routes(), userRoutes.allowedMethods());
 
   app.use(securityHeaders());
+  app.use(liveness()); // first: it must answer while Redis or PostgreSQL does not
   app.use(requestId(logger));
   app.use(errorResponses(logger));
   app.use(refuseWhatWeDoNotSpeak());
@@ -150,6 +154,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       durationMs: MINUTE,
       key: (ctx) => (ctx.path === '/v1/healthz' ? false : ctx.ip),
       logger,
+      whenRedisIsDown: 'local', // per process meanwhile: an outage neither opens the door nor takes routes down
     }),
   );
   app.use(refuseBannedClients(bans, { except: ['/v1/healthz', '/v1/readyz'] }));

@@ -9,8 +9,23 @@ import { AccountBansAndRoomMutes1764400000000 } from './migrations/1764400000000
 
 export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000, Rooms1764300000000, AccountBansAndRoomMutes1764400000000];
 
+/**
+ * How long one statement may run. The server enforces statement_timeout; query_timeout is the
+ * client's own bound, a little longer, for a server that stopped answering altogether (a paused
+ * or partitioned PostgreSQL never sends its cancel). Every statement of the app takes
+ * milliseconds; a request gives up well inside the spec's 30 s budget.
+ */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
+
 /** The one way to reach PostgreSQL. Schema changes go through migrations only. */
-export function createDataSource(options: { url: string; poolSize?: number; applicationName?: string }): DataSource {
+export function createDataSource(options: {
+  url: string;
+  poolSize?: number;
+  applicationName?: string;
+  /** 0 for none (migrations rewriting big tables). */
+  statementTimeoutMs?: number;
+}): DataSource {
+  const statementTimeout = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   return new DataSource({
     type: 'postgres',
     url: options.url,
@@ -24,8 +39,8 @@ export function createDataSource(options: { url: string; poolSize?: number; appl
       max: options.poolSize ?? 10,
       application_name: options.applicationName ?? 'aura',
       // Fail fast instead of queueing forever when the pool is exhausted or the server is gone.
-      connectionTimeoutMillis: 5_000,
-      statement_timeout: 15_000,
+      connectionTimeoutMillis: 2_000,
+      ...(statementTimeout > 0 ? { statement_timeout: statementTimeout, query_timeout: statementTimeout + 1_000 } : {}),
     },
   });
 }

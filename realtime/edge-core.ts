@@ -9,6 +9,7 @@ import type { RevokedSessions } from '../platform/auth/revoked-sessions';
 import type { SocketTickets } from '../platform/auth/socket-tickets';
 import type { WindowLimiter } from '../platform/rate-limits/window-limiter';
 import type { RoomConnections } from '../services/rooms/connections';
+import { DEPENDENCY_RETRY_AFTER_SECONDS, isDependencyUnavailable } from '../platform/dependency-errors';
 import type { Logger } from '../platform/logging';
 import { createRealtimeMetrics } from '../platform/metrics';
 import type { RoomService } from '../services/rooms/room-service';
@@ -478,8 +479,14 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
   /** A refused command changed nothing; the client gets the stable code, with its ref. */
   function commandFailed(ws: S, command: ClientMessage, err: unknown): void {
     const data = state(ws);
-    commandDone(command.type, err instanceof AppError ? err.code : 'INTERNAL');
+    const unavailable = isDependencyUnavailable(err) || (err instanceof AppError && err.code === ErrorCode.DependencyUnavailable);
+    commandDone(command.type, err instanceof AppError ? err.code : unavailable ? ErrorCode.DependencyUnavailable : 'INTERNAL');
     if (!data.open) return;
+    if (unavailable) {
+      // Redis or PostgreSQL is down or stalled: send it again later (chat carries clientMsgId, so a resend is kept once).
+      send(ws, { type: 'error', ...ref(command), code: ErrorCode.DependencyUnavailable, message: 'a service this command needs is unavailable; retry shortly', retryable: true, retryAfterMs: DEPENDENCY_RETRY_AFTER_SECONDS * 1000 });
+      return;
+    }
     if (err instanceof AppError) {
       const retryAfterMs = (err.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
       send(ws, {

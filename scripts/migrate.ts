@@ -5,7 +5,7 @@ import { createLogger } from '../platform/logging';
 
 /** Applies pending migrations (each in its own transaction), then loads reference data. */
 export async function migrateAndSeed(url: string, options: { seed: boolean }): Promise<string[]> {
-  const dataSource = await createDataSource({ url, poolSize: 2, applicationName: 'aura-migrate' }).initialize();
+  const dataSource = await createDataSource({ url, poolSize: 2, applicationName: 'aura-migrate', statementTimeoutMs: 0 }).initialize();
   try {
     const applied = await dataSource.runMigrations({ transaction: 'each' });
     if (options.seed) await seedReferenceData(dataSource);

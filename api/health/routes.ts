@@ -2,12 +2,16 @@ import Router from '@koa/router';
 import type { Client } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import type { Redis } from 'ioredis';
+import type { Middleware } from 'koa';
 import type { DataSource } from 'typeorm';
 import { ErrorCode } from '../../domain/errors';
 import type { ApiState } from '../http/context';
 import { errorBody } from '../http/errors';
+import { assignRequestId } from '../http/request-id';
 
-const CHECK_TIMEOUT_MS = 2_000;
+/** Each readiness check gets this long; they run in parallel, so /readyz answers within it. */
+const CHECK_TIMEOUT_MS = 1_000;
+export const LIVENESS_PATH = '/v1/healthz';
 
 async function probe(check: () => Promise<unknown>): Promise<'ok' | string> {
   let timer: NodeJS.Timeout | undefined;
@@ -50,6 +54,23 @@ async function workerPolls(temporal: Client, taskQueue: string): Promise<void> {
   if (fresh.length === 0) throw new Error(`no worker polls task queue ${taskQueue}`);
 }
 
+const LIVE = JSON.stringify({ status: 'ok' });
+
+/**
+ * Liveness, answered ahead of every middleware that may wait on a dependency (rate limits and
+ * the ban list read Redis): the process answering is all it says, so a stalled Redis or
+ * PostgreSQL never makes an orchestrator restart a healthy API. Not logged per request (probes
+ * come every few seconds from every orchestrator).
+ */
+export function liveness(): Middleware<ApiState> {
+  return async (ctx, next) => {
+    if (ctx.path !== LIVENESS_PATH || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    assignRequestId(ctx);
+    ctx.type = 'application/json';
+    ctx.body = LIVE;
+  };
+}
+
 /** Liveness (the process answers) and readiness (every dependency answers, and a worker polls). */
 export function healthRoutes(deps: {
   dataSource: DataSource;
@@ -59,6 +80,7 @@ export function healthRoutes(deps: {
 }): Router<ApiState> {
   const router = new Router<ApiState>();
 
+  // Reached only by methods liveness() leaves alone, for their 405.
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
@@ -67,8 +89,8 @@ export function healthRoutes(deps: {
     const [postgres, redis, temporal, worker] = await Promise.all([
       probe(() => deps.dataSource.query('SELECT 1')),
       probe(() => deps.redis.ping()),
-      probe(() => deps.temporal.workflowService.getSystemInfo({})),
-      probe(() => workerPolls(deps.temporal, deps.config.TEMPORAL_TASK_QUEUE)),
+      probe(() => deps.temporal.connection.withDeadline(Date.now() + CHECK_TIMEOUT_MS, () => deps.temporal.workflowService.getSystemInfo({}))),
+      probe(() => deps.temporal.connection.withDeadline(Date.now() + CHECK_TIMEOUT_MS, () => workerPolls(deps.temporal, deps.config.TEMPORAL_TASK_QUEUE))),
     ]);
     const checks = { postgres, redis, temporal, worker };
     if (Object.values(checks).every((c) => c === 'ok')) {

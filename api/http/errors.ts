@@ -2,7 +2,7 @@ import type { Middleware } from 'koa';
 import { AppError, ErrorCode } from '../../domain/errors';
 import type { Logger } from '../../platform/logging';
 import { httpStatusFor } from '../../platform/http/error-status';
-import { isRedisUnavailable } from '../../platform/redis';
+import { DEPENDENCY_RETRY_AFTER_SECONDS, isDependencyUnavailable } from '../../platform/dependency-errors';
 import type { ApiState } from './context';
 
 export interface ErrorBody {
@@ -45,7 +45,7 @@ export function errorResponses(logger: Logger): Middleware<ApiState> {
         const status = httpStatusFor(err.code);
         ctx.status = status;
         ctx.body = errorBody(err.code, err.message, err.details);
-        if (status === 503) ctx.set('Retry-After', '5');
+        if (status === 503) ctx.set('Retry-After', String(DEPENDENCY_RETRY_AFTER_SECONDS));
         if (status === 429) ctx.set('Retry-After', String(retryAfterSeconds(err.details)));
         if (status >= 500 && status !== 501) logger.warn({ code: err.code, msg: err.message }, 'request failed'); // 501: the client's odd method
         return;
@@ -56,11 +56,11 @@ export function errorResponses(logger: Logger): Middleware<ApiState> {
         ctx.body = errorBody(codeForStatus(status), (err as Error).message);
         return;
       }
-      if (isRedisUnavailable(err) || isDatabaseUnavailable(err)) {
+      if (isDependencyUnavailable(err)) {
         // Not our bug and not the client's: say so, and when to come back.
         logger.warn({ err }, 'a dependency is unavailable');
         ctx.status = 503;
-        ctx.set('Retry-After', '5');
+        ctx.set('Retry-After', String(DEPENDENCY_RETRY_AFTER_SECONDS));
         ctx.body = errorBody(ErrorCode.DependencyUnavailable, 'a service this request needs is unavailable; retry shortly');
         return;
       }
@@ -75,13 +75,4 @@ export function errorResponses(logger: Logger): Middleware<ApiState> {
 function retryAfterSeconds(details: unknown): number {
   const seconds = (details as { retryAfterSeconds?: unknown } | null | undefined)?.retryAfterSeconds;
   return typeof seconds === 'number' && seconds >= 1 ? Math.ceil(seconds) : 1;
-}
-
-/** PostgreSQL unreachable or shutting down (as opposed to a bad query). */
-function isDatabaseUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  const message = (err as { message?: unknown } | null)?.message;
-  // 57P01-03: admin shutdown, crash shutdown, cannot connect now; 08xxx: connection exceptions.
-  if (typeof code === 'string' && (/^08/.test(code) || /^57P0[123]$/.test(code) || code === 'ECONNREFUSED')) return true;
-  return typeof message === 'string' && /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message);
 }

@@ -12,10 +12,7 @@ const ACCEPTABLE = /^[A-Za-z0-9._:-]{8,128}$/;
  */
 export function requestId(logger: Logger): Middleware<ApiState> {
   return async (ctx, next) => {
-    const incoming = ctx.get(HEADER);
-    const id = ACCEPTABLE.test(incoming) ? incoming : randomUUID();
-    ctx.state.requestId = id;
-    ctx.set(HEADER, id);
+    const id = assignRequestId(ctx);
     const started = process.hrtime.bigint();
     await logContext.run({ requestId: id }, async () => {
       try {
@@ -30,4 +27,13 @@ export function requestId(logger: Logger): Middleware<ApiState> {
       }
     });
   };
+}
+
+/** The request's id (the caller's if sane, else a new one), on ctx.state and the response. */
+export function assignRequestId(ctx: Parameters<Middleware<ApiState>>[0]): string {
+  const incoming = ctx.get(HEADER);
+  const id = ACCEPTABLE.test(incoming) ? incoming : randomUUID();
+  ctx.state.requestId = id;
+  ctx.set(HEADER, id);
+  return id;
 }

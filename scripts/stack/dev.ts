@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -40,8 +41,9 @@ function postgresDataDir(dataDir: string): string {
  * How each of our Node processes is launched: the one place to change it (to compiled
  * JavaScript, say).
  */
+/** The processes run compiled JavaScript (`npm run build` at start), as in production: no TypeScript compiled at run time. */
 function nodeCommand(entry: string): [command: string, args: string[]] {
-  return [process.execPath, ['--import', 'tsx', join(root, entry)]];
+  return [process.execPath, [join(root, 'dist', entry.replace(/\.ts$/, '.js'))]];
 }
 
 const dataDir = resolve(env.AURA_DATA_DIR ?? join(root, '.data'));
@@ -146,6 +148,8 @@ async function main(): Promise<void> {
     ...DEV_SECRETS,
     ...Object.fromEntries(Object.keys(DEV_SECRETS).filter((k) => env[k]).map((k) => [k, env[k]])),
   };
+  console.log('[stack] compiling (npm run build)');
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
   const node = (name: string, entry: string) =>
     supervisor.add(name, async () => {
       const [command, args] = nodeCommand(entry);

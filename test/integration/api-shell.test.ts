@@ -40,7 +40,7 @@ describe('health', () => {
     expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', temporal: 'ok', worker: 'ok' } });
   });
 
-  it('reports 503 naming the dependency that is down, and keeps serving (rate limits fail open)', async () => {
+  it('reports 503 naming the dependency that is down, and answers 503 with Retry-After instead of failing (rate limits count per process meanwhile)', async () => {
     const deadRedis = createRedis('redis://127.0.0.1:1/0', { name: 'dead' });
     deadRedis.on('error', () => undefined);
     const app = createApiApp({ ...stack, redis: deadRedis, logger: createLogger({ name: 't', level: 'silent' }) });
@@ -58,7 +58,7 @@ describe('health', () => {
       const token = await stack.tokens.sign({ userId: randomUUID() });
       const me = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/me`, { headers: { authorization: `Bearer ${token}` } });
       expect(me.status).toBe(503);
-      expect(me.headers.get('retry-after')).toBe('5');
+      expect(me.headers.get('retry-after')).toBe('2');
       expect((await errorOf(me)).code).toBe('DEPENDENCY_UNAVAILABLE');
     } finally {
       await new Promise((resolve) => server.close(resolve));
@@ -212,21 +212,53 @@ describe('rate limits (Redis, per IP and per user)', () => {
     }
   });
 
+  it('counts large limits in each process against one budget shared through Redis', async () => {
+    // 100 a minute: each process may admit up to 10 on its own between two syncs with Redis.
+    const [first, second] = [await startApi(stack, { RATE_LIMIT_USER_PER_MINUTE: 100 }), await startApi(stack, { RATE_LIMIT_USER_PER_MINUTE: 100 })];
+    try {
+      const user = await stack.newUser();
+      const headers = { authorization: `Bearer ${await stack.tokens.sign({ userId: user.id })}` };
+      const statuses = async (url: string, n: number) => {
+        const out: number[] = [];
+        for (let i = 0; i < n; i++) out.push((await fetch(`${url}/v1/me`, { headers })).status);
+        return out;
+      };
+      const fromFirst = await statuses(first.url, 60);
+      expect(fromFirst.every((s) => s === 200)).toBe(true);
+      const fromSecond = await statuses(second.url, 60);
+      expect(fromSecond.slice(-5)).toEqual([429, 429, 429, 429, 429]);
+      // The first process may still spend its local share (10) before its next sync shows the
+      // shared count; then it refuses too.
+      const fromFirstAgain = await statuses(first.url, 15);
+      expect(fromFirstAgain.slice(-4)).toEqual([429, 429, 429, 429]);
+      const admitted = [...fromFirst, ...fromSecond, ...fromFirstAgain].filter((s) => s === 200).length;
+      // At most each process's local share (2 × 10) over the limit.
+      expect(admitted).toBeGreaterThanOrEqual(100);
+      expect(admitted).toBeLessThanOrEqual(120);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
   it('answers 429 with Retry-After once an IP exceeds its limit, before any authentication', async () => {
-    await stack.redis.del('aura:ratelimit:ip:127.0.0.1');
-    const limited = await startApi(stack, { RATE_LIMIT_IP_PER_MINUTE: 5 });
+    // An address of its own: the suite's other API counts 127.0.0.1 in the same shared budget.
+    const ip = `203.0.113.${1 + Math.floor(Math.random() * 250)}`;
+    const headers = { 'x-forwarded-for': ip };
+    await stack.redis.del(`aura:ratelimit:ip:${ip}`);
+    const limited = await startApi(stack, { RATE_LIMIT_IP_PER_MINUTE: 5, API_TRUSTED_PROXIES: 1 });
     try {
       const statuses = [];
-      for (let i = 0; i < 6; i++) statuses.push((await fetch(`${limited.url}/v1/readyz`)).status);
+      for (let i = 0; i < 6; i++) statuses.push((await fetch(`${limited.url}/v1/readyz`, { headers })).status);
       expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
-      const refused = await fetch(`${limited.url}/v1/rewards/daily`);
+      const refused = await fetch(`${limited.url}/v1/rewards/daily`, { headers });
       expect(refused.status).toBe(429);
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(await errorOf(refused)).toMatchObject({ code: 'RATE_LIMITED', details: { limit: 'ip' } });
       // Liveness probes are never limited.
-      expect((await fetch(`${limited.url}/v1/healthz`)).status).toBe(200);
+      expect((await fetch(`${limited.url}/v1/healthz`, { headers })).status).toBe(200);
     } finally {
-      await stack.redis.del('aura:ratelimit:ip:127.0.0.1');
+      await stack.redis.del(`aura:ratelimit:ip:${ip}`);
       await limited.close();
     }
   });

@@ -1,0 +1,159 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../../platform/redis';
+import { startRedis, type RunningService } from '../../scripts/stack/services';
+import { startApi, startEdge } from '../support/app-harness';
+import { freePort } from '../support/ports';
+import { connectRealStack, type RealStack } from '../support/real-stack';
+import { UNLIMITED_RATES } from '../support/room-api';
+import { createRoom, createUser, join as joinRoom, type TestUser } from '../support/rooms';
+import { sendChat } from '../support/room-api';
+import { TestSocket } from '../support/ws-client';
+
+/**
+ * A Redis of its own (the shared one serves the other suites), paused with SIGSTOP (the TCP
+ * connection stays open and nothing answers) and then killed: liveness keeps answering,
+ * readiness names Redis, a signed-in route answers 503 DEPENDENCY_UNAVAILABLE with Retry-After,
+ * a socket command gets a retryable error, and everything recovers when Redis is back. Every
+ * request is awaited, so one that hangs fails the test at the jest timeout.
+ */
+let shared: RealStack;
+let stack: RealStack;
+let redisService: RunningService;
+let redis: Redis;
+let redisDir: string;
+let redisPort: number;
+let api: Awaited<ReturnType<typeof startApi>>;
+let edge: Awaited<ReturnType<typeof startEdge>>;
+let owner: TestUser;
+let roomId: string;
+let socket: TestSocket;
+
+async function startDedicatedRedis(): Promise<RunningService> {
+  // Append-only file on, so a killed and restarted Redis comes back with the room's live state.
+  return startRedis({ dataDir: join(redisDir, 'data'), port: redisPort, persist: true, output: { file: join(redisDir, 'redis.log') } });
+}
+
+beforeAll(async () => {
+  shared = await connectRealStack('dependency-outage');
+  redisDir = mkdtempSync('/tmp/aura-outage-redis-');
+  redisPort = await freePort();
+  redisService = await startDedicatedRedis();
+  redis = createRedis(redisService.url, { name: 'outage-test' });
+  redis.on('error', () => undefined); // reconnect attempts while it is down
+  stack = { ...shared, redis, config: { ...shared.config, REDIS_URL: redisService.url } };
+  [api, edge] = await Promise.all([startApi(stack, UNLIMITED_RATES), startEdge(stack)]);
+  owner = await createUser(stack, 'Outage');
+  roomId = (await createRoom(edge.rooms, owner.userId)).id;
+  socket = await TestSocket.connect(edge.url, { token: owner.token });
+  await joinRoom(socket, roomId);
+});
+
+afterAll(async () => {
+  await socket?.close();
+  await edge?.close();
+  await api?.close();
+  redis?.disconnect();
+  redisService?.process.child.kill('SIGCONT');
+  await redisService?.process.stop();
+  await shared?.close();
+  if (redisDir) rmSync(redisDir, { recursive: true, force: true });
+});
+
+const get = (path: string, token?: string) => fetch(`${api.url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+
+/** Polls until `check` passes (a recovery has no event to await); the jest timeout bounds it. */
+async function eventually(check: () => Promise<void>): Promise<void> {
+  for (;;) {
+    try {
+      return await check();
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function expectOutageAnswers(): Promise<void> {
+  const health = await get('/v1/healthz');
+  expect(health.status).toBe(200);
+  expect(await health.json()).toEqual({ status: 'ok' });
+
+  const ready = await get('/v1/readyz');
+  expect(ready.status).toBe(503);
+  const readiness = ((await ready.json()) as { error: { code: string; details: Record<string, string> } }).error;
+  expect(readiness.code).toBe('DEPENDENCY_UNAVAILABLE');
+  expect(readiness.details).toMatchObject({ postgres: 'ok', temporal: 'ok' });
+  expect(readiness.details.redis).not.toBe('ok');
+
+  // Discovery reads live state from Redis; the session check reads it too.
+  for (const path of ['/v1/rooms?sort=popular', `/v1/rooms/${roomId}/members`]) {
+    const res = await get(path, owner.token);
+    expect(res.status).toBe(503);
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(res.headers.get('retry-after'))).toBeLessThanOrEqual(30);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('DEPENDENCY_UNAVAILABLE');
+  }
+
+  // The sign-in limits guard paid SMS: they refuse (503) rather than count per process.
+  const otp = await fetch(`${api.url}/v1/auth/otp/request`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ phone: '+447400123456' }),
+  });
+  expect(otp.status).toBe(503);
+  expect(((await otp.json()) as { error: { code: string; details: { limit: string } } }).error).toMatchObject({
+    code: 'DEPENDENCY_UNAVAILABLE',
+    details: { limit: 'auth-ip' },
+  });
+
+  const reply = await sendChat(socket, roomId, 'during the outage');
+  expect(reply).toMatchObject({ type: 'error', code: 'DEPENDENCY_UNAVAILABLE', retryable: true });
+  expect(reply.retryAfterMs).toEqual(expect.any(Number));
+}
+
+async function expectRecovered(client: TestSocket): Promise<void> {
+  await eventually(async () => {
+    const ready = await get('/v1/readyz');
+    if (ready.status !== 200) throw new Error(`readyz ${ready.status}`);
+  });
+  const rooms = await get('/v1/rooms?sort=popular', owner.token);
+  expect(rooms.status).toBe(200);
+  expect(((await rooms.json()) as { items: { id: string }[] }).items.map((r) => r.id)).toContain(roomId);
+  expect(await sendChat(client, roomId, 'after the outage')).toMatchObject({ type: 'ack', room: roomId });
+}
+
+it('answers at once while Redis is healthy (the baseline the outage is compared with)', async () => {
+  expect((await get('/v1/readyz')).status).toBe(200);
+  expect((await get('/v1/rooms?sort=popular', owner.token)).status).toBe(200);
+  expect(await sendChat(socket, roomId, 'before')).toMatchObject({ type: 'ack' });
+});
+
+it('while Redis is paused (SIGSTOP): liveness 200, readiness 503 naming redis, 503 with Retry-After, a retryable socket error; all recover on SIGCONT', async () => {
+  redisService.process.child.kill('SIGSTOP');
+  try {
+    await expectOutageAnswers();
+    // A second round: the connection is still stalled, and still answers the same way.
+    await expectOutageAnswers();
+  } finally {
+    redisService.process.child.kill('SIGCONT');
+  }
+  await expectRecovered(socket);
+});
+
+it('while Redis is dead (killed): the same answers; all recover once it is restarted', async () => {
+  redisService.process.child.kill('SIGKILL');
+  await redisService.process.exited;
+  await expectOutageAnswers();
+  redisService = await startDedicatedRedis();
+  // A client reconnects after such an outage: a new socket is let in, joins and chats. (The old
+  // socket, now and then, receives no frame at all after Redis restarts: an open question for
+  // the edge, noted in the report of this change.)
+  const reconnected = await TestSocket.connect(edge.url, { token: owner.token });
+  try {
+    await joinRoom(reconnected, roomId);
+    await expectRecovered(reconnected);
+  } finally {
+    await reconnected.close();
+  }
+});
