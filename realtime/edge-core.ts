@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
 import type { Redis } from 'ioredis';
 import { AppError, ErrorCode } from '../domain/errors';
+import { canonicalText } from '../domain/input/text';
 import { userChannel } from '../domain/events';
 import { AccessTokenError, type AccessTokens } from '../platform/auth/access-tokens';
 import type { BanList } from '../platform/auth/ban-list';
@@ -721,5 +722,8 @@ function lenientRef(frame: unknown): { ref?: string } {
   } else if (frame !== null && typeof frame === 'object') {
     found = (frame as { ref?: unknown }).ref;
   }
-  return typeof found === 'string' && found.length <= MAX_REF_LENGTH ? { ref: found } : {};
+  if (typeof found !== 'string' || found.length > MAX_REF_LENGTH) return {};
+  // Echoed only if it passes the one text rule, as a valid frame's ref would.
+  const checked = canonicalText(found);
+  return checked.ok && checked.value.length > 0 ? { ref: checked.value } : {};
 }
