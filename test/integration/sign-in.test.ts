@@ -172,21 +172,25 @@ describe('phone OTP sign-in', () => {
   });
 
   it('limits OTP routes per IP in their own bucket; token refresh has another, so spent sign-ins never block refreshes', async () => {
-    const buckets = ['aura:ratelimit:auth-ip:127.0.0.1', 'aura:ratelimit:refresh-ip:127.0.0.1'];
+    // An address of its own (through one trusted proxy): other API apps in this process share
+    // 127.0.0.1's buckets and add their locally counted requests to Redis in the background.
+    const address = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+    const from = { 'x-forwarded-for': address };
+    const buckets = [`aura:ratelimit:auth-ip:${address}`, `aura:ratelimit:refresh-ip:${address}`];
     await stack.redis.del(...buckets);
-    const strict = await startApi(stack, { RATE_LIMIT_AUTH_IP_PER_10_MINUTES: 2, RATE_LIMIT_REFRESH_IP_PER_MINUTE: 3 });
+    const strict = await startApi(stack, { RATE_LIMIT_AUTH_IP_PER_10_MINUTES: 2, RATE_LIMIT_REFRESH_IP_PER_MINUTE: 3, API_TRUSTED_PROXIES: 1 });
     try {
       const statuses = [];
-      for (let i = 0; i < 3; i++) statuses.push((await post('/auth/otp/request', { phone: newPhone() }, {}, strict.url)).status);
+      for (let i = 0; i < 3; i++) statuses.push((await post('/auth/otp/request', { phone: newPhone() }, from, strict.url)).status);
       expect(statuses).toEqual([202, 202, 429]);
-      const refused = await post('/auth/otp/verify', { phone: newPhone(), code: '123456' }, {}, strict.url);
+      const refused = await post('/auth/otp/verify', { phone: newPhone(), code: '123456' }, from, strict.url);
       expect(refused.status).toBe(429);
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(((await refused.json()) as { error: { details: { limit: string } } }).error.details.limit).toBe('auth-ip');
 
       // The OTP bucket is spent; refreshing tokens from the same address is not affected.
       const refreshes = [];
-      for (let i = 0; i < 4; i++) refreshes.push(await post('/auth/refresh', { refreshToken: 'x'.repeat(43) }, {}, strict.url));
+      for (let i = 0; i < 4; i++) refreshes.push(await post('/auth/refresh', { refreshToken: 'x'.repeat(43) }, from, strict.url));
       expect(refreshes.map((r) => r.status)).toEqual([401, 401, 401, 429]);
       expect(Number(refreshes[3]!.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(((await refreshes[3]!.json()) as { error: { details: { limit: string } } }).error.details.limit).toBe('refresh-ip');
