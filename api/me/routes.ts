@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { IdentityDirectory } from '../../db/repositories/identities';
+import { UserDirectory } from '../../db/repositories/users';
 import { User } from '../../db/entities';
 import { isValidTimeZone } from '../../domain/calendar';
 import { AppError, ErrorCode } from '../../domain/errors';
@@ -32,23 +32,13 @@ export interface ProfileListener {
 /** The signed-in user's own profile. */
 export function meRoutes(deps: { dataSource: DataSource; dailyReward?: ProfileListener }): Router<ApiState> {
   const router = new Router<ApiState>();
-  const identities = new IdentityDirectory(deps.dataSource);
+  const directory = new UserDirectory(deps.dataSource);
   const users = deps.dataSource.getRepository(User);
 
   async function view(userId: string) {
-    const user = await users.findOneBy({ id: userId });
-    if (!user) throw new AppError(ErrorCode.UserNotFound, 'the signed-in user does not exist');
-    return {
-      id: user.id,
-      displayName: user.displayName,
-      timeZone: user.timeZone,
-      avatarUrl: user.avatarUrl,
-      language: user.language,
-      region: user.region,
-      birthday: user.birthday,
-      createdAt: user.createdAt.toISOString(),
-      signInMethods: await identities.listForUser(user.id),
-    };
+    const profile = await directory.profile(userId);
+    if (!profile) throw new AppError(ErrorCode.UserNotFound, 'the signed-in user does not exist');
+    return profile;
   }
 
   /** After the commit, best effort: the flow also gets the zone with the next claim or status read. */

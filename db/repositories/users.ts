@@ -23,11 +23,40 @@ export interface NewUser {
 }
 
 /** Users and their wallets: a user never exists without one. */
+export interface UserProfile {
+  id: string;
+  displayName: string;
+  timeZone: string;
+  avatarUrl: string | null;
+  language: string | null;
+  region: string | null;
+  birthday: string | null;
+  createdAt: string;
+  signInMethods: { provider: string; display: string | null; linkedAt: string }[];
+}
+
 export class UserDirectory {
   private readonly ledger: Ledger;
 
   constructor(private readonly dataSource: DataSource) {
     this.ledger = new Ledger(dataSource);
+  }
+
+  /** The profile screen in one round trip: the user and their linked sign-in methods. */
+  async profile(id: string): Promise<UserProfile | null> {
+    const rows: UserProfile[] = await this.dataSource.query(
+      `SELECT u.id, u.display_name AS "displayName", u.time_zone AS "timeZone", u.avatar_url AS "avatarUrl",
+              u.language, u.region, to_char(u.birthday, 'YYYY-MM-DD') AS birthday,
+              to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "createdAt",
+              COALESCE((SELECT json_agg(json_build_object(
+                         'provider', i.provider, 'display', i.display,
+                         'linkedAt', to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+                         ORDER BY i.created_at)
+                        FROM user_identities i WHERE i.user_id = u.id), '[]'::json) AS "signInMethods"
+         FROM users u WHERE u.id = $1`,
+      [id],
+    );
+    return rows[0] ?? null;
   }
 
   async findById(id: string): Promise<User | null> {

@@ -35,7 +35,12 @@ const secret = () => new TextEncoder().encode(stack.config.ACCESS_TOKEN_SECRET);
 describe('health', () => {
   it('answers liveness and readiness with every dependency checked', async () => {
     expect(await (await fetch(`${api.url}/v1/healthz`)).json()).toEqual({ status: 'ok' });
-    const ready = await fetch(`${api.url}/v1/readyz`);
+    // The worker started with the suite: Temporal lists it as a poller once its first poll lands.
+    let ready = await fetch(`${api.url}/v1/readyz`);
+    for (let i = 0; ready.status !== 200 && i < 50; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      ready = await fetch(`${api.url}/v1/readyz`);
+    }
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', temporal: 'ok', worker: 'ok' } });
   });

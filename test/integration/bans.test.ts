@@ -101,8 +101,9 @@ it('refuses a banned device on the API and the edge, and a banned IP on both, un
   const token = await stack.tokens.sign({ userId: user.id });
   await service.ban({ kind: 'device', subject: 'device-banned-0001', reason: 'fraud', by: 'test-operator' });
   try {
+    // The tool has no copy of its own: the API's copy hears of the ban within a second.
+    await within(1_000, async () => (await me(api.url, token, { 'x-device-id': 'device-banned-0001' })).status === 403);
     const res = await me(api.url, token, { 'x-device-id': 'device-banned-0001' });
-    expect(res.status).toBe(403);
     expect(await errorOf(res)).toBe('ACCOUNT_BANNED');
     expect((await me(api.url, token, { 'x-device-id': 'device-fine-0001' })).status).toBe(200);
   } finally {
@@ -112,7 +113,15 @@ it('refuses a banned device on the API and the edge, and a banned IP on both, un
   await service.ban({ kind: 'ip', subject: '::ffff:127.0.0.1', reason: 'abuse', by: 'test-operator', expiresAt: new Date(Date.now() + 60_000) });
   try {
     await within(1_000, async () => (await fetch(`${api.url}/v1/rewards/daily`, { headers: { authorization: `Bearer ${token}` } })).status === 403);
-    await expect(TestSocket.connect(edge.url, { token })).rejects.toEqual(new UpgradeRejected(403));
+    await within(1_000, () =>
+      TestSocket.connect(edge.url, { token }).then(
+        async (socket) => {
+          await socket.close();
+          return false;
+        },
+        (err: unknown) => err instanceof UpgradeRejected && err.status === 403,
+      ),
+    );
     // Probes serve no one's data and must answer: they are not refused.
     expect((await fetch(`${api.url}/v1/healthz`)).status).toBe(200);
   } finally {
