@@ -1,7 +1,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test', '<rootDir>/domain', '<rootDir>/realtime'],
+  roots: ['<rootDir>/test', '<rootDir>/domain', '<rootDir>/realtime', '<rootDir>/platform'],
   testMatch: ['**/*.test.ts'],
   transform: {
     // Type checking is `tsc --noEmit` in the test command; here we only transpile.

@@ -128,7 +128,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   );
   userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource }).routes());
   userRoutes.use(sessionRoutes({ sessions }).routes());
-  userRoutes.use(meRoutes({ dataSource: deps.dataSource, dailyReward: flows }).routes());
+  userRoutes.use(meRoutes({ dataSource: deps.dataSource, dailyReward: flows, profileCacheMs: config.PROFILE_CACHE_MS }).routes());
   userRoutes.use(identityRoutes({ social }).routes());
   userRoutes.use(roomRoutes({ rooms: createRoomService({ ...deps, metricsRegistry: metrics.registry }).rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());

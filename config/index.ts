@@ -75,6 +75,10 @@ const schema = z
     ROOM_CHAT_PER_5_SECONDS: z.coerce.number().int().min(1).default(5),
     ROOM_MEMBER_EVENTS_MAX: z.coerce.number().int().min(0).default(200),
     ROOM_MAX_ADMINS: z.coerce.number().int().min(0).max(50).default(5),
+    /** A page of the popular list is served from each API process's memory this long (0: never). */
+    ROOM_POPULAR_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
+    /** A profile (GET /v1/me) is served from each API process's memory this long; a PATCH in the same process drops it (0: never). */
+    PROFILE_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(2000),
     ROOM_KICK_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(300),
     ROOM_SEAT_INVITE_TTL_SECONDS: z.coerce.number().int().min(5).default(60),
 

@@ -1,7 +1,8 @@
 import Router from '@koa/router';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { UserDirectory } from '../../db/repositories/users';
+import { UserDirectory, type UserProfile } from '../../db/repositories/users';
+import { MicroCache } from '../../platform/cache/micro-cache';
 import { User } from '../../db/entities';
 import { isValidTimeZone } from '../../domain/calendar';
 import { AppError, ErrorCode } from '../../domain/errors';
@@ -30,13 +31,18 @@ export interface ProfileListener {
 }
 
 /** The signed-in user's own profile. */
-export function meRoutes(deps: { dataSource: DataSource; dailyReward?: ProfileListener }): Router<ApiState> {
+export function meRoutes(deps: { dataSource: DataSource; dailyReward?: ProfileListener; profileCacheMs?: number }): Router<ApiState> {
   const router = new Router<ApiState>();
   const directory = new UserDirectory(deps.dataSource);
   const users = deps.dataSource.getRepository(User);
 
+  // The app reads the profile on every screen; it changes rarely. Another API process may serve
+  // it up to profileCacheMs old after a change; this one drops it at once (and the PATCH answers
+  // with the new profile).
+  const cache = deps.profileCacheMs ? new MicroCache<UserProfile | null>(deps.profileCacheMs) : null;
+
   async function view(userId: string) {
-    const profile = await directory.profile(userId);
+    const profile = cache ? await cache.get(userId, () => directory.profile(userId)) : await directory.profile(userId);
     if (!profile) throw new AppError(ErrorCode.UserNotFound, 'the signed-in user does not exist');
     return profile;
   }
@@ -56,6 +62,7 @@ export function meRoutes(deps: { dataSource: DataSource; dailyReward?: ProfileLi
   router.patch('/me', async (ctx) => {
     const patch = parseInput(profilePatch, ctx.request.body ?? {});
     await users.update({ id: ctx.state.auth!.userId }, patch);
+    cache?.delete(ctx.state.auth!.userId);
     if (patch.timeZone !== undefined) await tellDailyReward(ctx.state.auth!.userId);
     ctx.body = await view(ctx.state.auth!.userId);
   });

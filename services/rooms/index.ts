@@ -36,6 +36,7 @@ export function roomPolicyFromConfig(config: Config): RoomPolicy {
     kickCooldownMs: config.ROOM_KICK_COOLDOWN_SECONDS * 1000,
     inviteTtlMs: config.ROOM_SEAT_INVITE_TTL_SECONDS * 1000,
     maxChatMuteMs: 7 * 24 * 3_600_000,
+    popularCacheMs: config.ROOM_POPULAR_CACHE_MS,
   };
 }
 

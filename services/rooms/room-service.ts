@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { MicroCache } from '../../platform/cache/micro-cache';
 import type { RoomLiveState, RoomSnapshot, LiveMember } from '../../db/live/room-live-state';
 import { LiveStateRefusal } from '../../db/live/room-live-state';
 import type { ChatArchive, ChatMessageView } from '../../db/repositories/room-messages';
@@ -20,6 +21,8 @@ export interface RoomPolicy {
   inviteTtlMs: number;
   /** Longest timed chat mute a moderator may set. */
   maxChatMuteMs: number;
+  /** How long a page of the popular list is served from this process's memory (0: never). */
+  popularCacheMs?: number;
 }
 
 export const DEFAULT_ROOM_POLICY: RoomPolicy = {
@@ -80,10 +83,18 @@ export type { RoomPatch };
 export class RoomService {
   private readonly policy: RoomPolicy;
   private readonly clock: () => number;
+  /**
+   * Pages of the popular list, the discovery screen every app opens: the same for everyone and
+   * ranked by live member counts that move every second anyway, so a page a second old is as
+   * good as a fresh one, and serving it from memory saves a Redis and a PostgreSQL round trip.
+   */
+  private readonly popularPages: MicroCache<{ items: (RoomView & { memberCount?: number })[]; nextCursor: string | null }> | null;
 
   constructor(private readonly deps: RoomServiceDeps) {
     this.policy = deps.policy ?? DEFAULT_ROOM_POLICY;
     this.clock = deps.clock ?? Date.now;
+    const popularMs = this.policy.popularCacheMs ?? 0;
+    this.popularPages = popularMs > 0 ? new MicroCache(popularMs, 1_000, this.clock) : null;
   }
 
   // Lifecycle.
@@ -161,6 +172,11 @@ export class RoomService {
   ): Promise<{ items: (RoomView & { memberCount?: number })[]; nextCursor: string | null }> {
     if (query.sort === 'new') return this.deps.rooms.listNew({ cursor: query.cursor, limit: query.limit, region: query.region });
     if (query.sort === 'following') return this.deps.rooms.listFollowedOwners(userId, { cursor: query.cursor, limit: query.limit });
+    if (!this.popularPages) return this.popular(query);
+    return this.popularPages.get(`${query.region ?? ''}|${query.cursor ?? ''}|${query.limit}`, () => this.popular(query));
+  }
+
+  private async popular(query: { region?: string; cursor?: string; limit: number }): Promise<{ items: (RoomView & { memberCount?: number })[]; nextCursor: string | null }> {
     let after: { members: number; roomId: string } | null = null;
     if (query.cursor) {
       const m = POPULAR_CURSOR.exec(query.cursor);
