@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
-import { logContext, type Logger } from '../../platform/logging';
+import { accessLoggerFor, logContext, maskFreeText, type Logger } from '../../platform/logging';
 import type { ApiState } from './context';
 
 const HEADER = 'X-Request-Id';
@@ -11,6 +11,7 @@ const ACCEPTABLE = /^[A-Za-z0-9._:-]{8,128}$/;
  * one; echoes it, and puts it on every log line written while the request runs.
  */
 export function requestId(logger: Logger): Middleware<ApiState> {
+  const access = accessLoggerFor(logger);
   return async (ctx, next) => {
     const id = assignRequestId(ctx);
     const started = process.hrtime.bigint();
@@ -20,10 +21,11 @@ export function requestId(logger: Logger): Middleware<ApiState> {
       } finally {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         const auth = ctx.state.auth;
-        logger.info(
-          { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, userId: auth?.userId },
-          'request',
-        );
+        // The route's template when one matched (no client text in it, so the line skips the
+        // redaction pass); otherwise the client's path, masked like any free text.
+        const route = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+        const path = typeof route === 'string' ? route : maskFreeText(ctx.path);
+        access.info({ method: ctx.method, path, status: ctx.status, ms: Math.round(ms * 10) / 10, userId: auth?.userId }, 'request');
       }
     });
   };
