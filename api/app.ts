@@ -18,7 +18,7 @@ import { refuseBannedClients } from './auth/bans';
 import { deviceIdHeader } from './auth/device-fields';
 import { authRoutes, sessionRoutes } from './auth/routes';
 import { createAuthServices } from '../services/auth';
-import { DailyRewardFlows } from './daily-reward/flow-client';
+import { DailyRewardFlows } from '../services/daily-reward/flow-client';
 import { meRoutes } from './me/routes';
 import { roomRoutes } from './rooms/routes';
 import { createRoomService } from '../services/rooms';

@@ -6,7 +6,7 @@ import type { UserDirectory } from '../../db/repositories/users';
 import { AppError, ErrorCode } from '../../domain/errors';
 import type { ApiState } from '../http/context';
 import { parseInput } from '../http/validate';
-import type { DailyRewardFlows } from './flow-client';
+import type { DailyRewardFlows } from '../../services/daily-reward/flow-client';
 import { calendarDate, digitsInt } from '../../domain/input/fields';
 
 function isoOrNull(ms: number | null): string | null {

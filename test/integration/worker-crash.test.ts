@@ -1,4 +1,4 @@
-import { DailyRewardFlows } from '../../api/daily-reward/flow-client';
+import { DailyRewardFlows } from '../../services/daily-reward/flow-client';
 import { DEFAULT_DAILY_REWARD_POLICY } from '../../domain/daily-reward/cycle';
 import { runEntryPoint, type ChildService } from '../support/node-process';
 import { connectRealStack, type RealStack } from '../support/real-stack';

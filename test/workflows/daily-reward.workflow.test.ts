@@ -11,7 +11,7 @@ import type {
   DailyRewardActivities,
   SendReminderInput,
 } from '../../activities/daily-reward';
-import { DailyRewardFlows } from '../../api/daily-reward/flow-client';
+import { DailyRewardFlows } from '../../services/daily-reward/flow-client';
 import { addDays } from '../../domain/calendar';
 import { DEFAULT_DAILY_REWARD_POLICY, type DailyRewardPolicy } from '../../domain/daily-reward/cycle';
 import { AppError, ErrorCode } from '../../domain/errors';
