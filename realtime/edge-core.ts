@@ -242,7 +242,8 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       (id, after, epoch) => connections.readEvents(id, after, epoch),
       (err) => logger.warn({ err, roomId }, 'room feed could not repair a gap'),
       (event, type) => onRoomEvent(roomId, event, type),
-      { maxCatchUpBytes: softBackpressure / 2 },
+      // Redis unreachable (restarting, or the command connection not back yet): the feed retries.
+      { maxCatchUpBytes: softBackpressure / 2, isTransient: isDependencyUnavailable },
     );
     feeds.set(roomId, created);
     const subscribed = channels.retain(connections.channel(roomId));
@@ -443,7 +444,11 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       return;
     }
     const command = result.data;
-    data.queue = data.queue.then(() => handle(ws, command).then(() => commandDone(command.type, null), (err: unknown) => commandFailed(ws, command, err)));
+    // The queue never rejects: one that did would skip every later command, and the socket
+    // would go silent while staying open.
+    data.queue = data.queue
+      .then(() => handle(ws, command).then(() => commandDone(command.type, null), (err: unknown) => commandFailed(ws, command, err)))
+      .catch((err: unknown) => logger.error({ err, userId: data.userId, type: command.type }, 'socket command could not be answered'));
   }
 
   /**
