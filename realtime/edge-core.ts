@@ -186,8 +186,20 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
   });
   // Pub/sub drops what is published while the subscriber reconnects: have every feed check
   // the stream for what it missed, rather than wait for the room's next event to show a gap.
+  // ioredis emits 'ready' just before it writes the re-SUBSCRIBEs, and a read on the command
+  // connection could overtake them: an event published in between would reach neither. A PING
+  // written after them is answered once they took effect; the read comes after that (and
+  // after a failed PING too: the feed retries its read while Redis is unreachable).
   deps.subscriber.on('ready', () => {
-    for (const feed of feeds.values()) feed.catchUp();
+    setImmediate(() => {
+      deps.subscriber
+        .ping()
+        .catch(() => undefined)
+        .finally(() => {
+          for (const feed of feeds.values()) feed.catchUp();
+        })
+        .catch((err: unknown) => logger.warn({ err }, 'could not catch room feeds up'));
+    });
   });
 
   // Slow consumers. The server buffers what a socket can't take yet; past the soft limit we
