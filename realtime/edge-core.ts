@@ -186,8 +186,20 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
   });
   // Pub/sub drops what is published while the subscriber reconnects: have every feed check
   // the stream for what it missed, rather than wait for the room's next event to show a gap.
+  // ioredis emits 'ready' just before it writes the re-SUBSCRIBEs, and a read on the command
+  // connection could overtake them: an event published in between would reach neither. A PING
+  // written after them is answered once they took effect; the read comes after that (and
+  // after a failed PING too: the feed retries its read while Redis is unreachable).
   deps.subscriber.on('ready', () => {
-    for (const feed of feeds.values()) feed.catchUp();
+    setImmediate(() => {
+      deps.subscriber
+        .ping()
+        .catch(() => undefined)
+        .finally(() => {
+          for (const feed of feeds.values()) feed.catchUp();
+        })
+        .catch((err: unknown) => logger.warn({ err }, 'could not catch room feeds up'));
+    });
   });
 
   // Slow consumers. The server buffers what a socket can't take yet; past the soft limit we
@@ -242,7 +254,8 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       (id, after, epoch) => connections.readEvents(id, after, epoch),
       (err) => logger.warn({ err, roomId }, 'room feed could not repair a gap'),
       (event, type) => onRoomEvent(roomId, event, type),
-      { maxCatchUpBytes: softBackpressure / 2 },
+      // Redis unreachable (restarting, or the command connection not back yet): the feed retries.
+      { maxCatchUpBytes: softBackpressure / 2, isTransient: isDependencyUnavailable },
     );
     feeds.set(roomId, created);
     const subscribed = channels.retain(connections.channel(roomId));
@@ -443,7 +456,11 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       return;
     }
     const command = result.data;
-    data.queue = data.queue.then(() => handle(ws, command).then(() => commandDone(command.type, null), (err: unknown) => commandFailed(ws, command, err)));
+    // The queue never rejects: one that did would skip every later command, and the socket
+    // would go silent while staying open.
+    data.queue = data.queue
+      .then(() => handle(ws, command).then(() => commandDone(command.type, null), (err: unknown) => commandFailed(ws, command, err)))
+      .catch((err: unknown) => logger.error({ err, userId: data.userId, type: command.type }, 'socket command could not be answered'));
   }
 
   /**

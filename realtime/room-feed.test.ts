@@ -150,3 +150,67 @@ it('has everyone resume when an event arrives under a number already used for an
   feed.receive(event(2, 'other.event')); // Redis lost writes and numbered again
   expect(a.resynced).toBe('room state was rebuilt');
 });
+
+it('keeps its sockets through a repair Redis could not answer, and fills the gap once it does', async () => {
+  const stream = range(1, 6).map((n) => event(n));
+  const subscribed = new Set<FakeSocket>();
+  const transport: FeedTransport<FakeSocket> = {
+    publish: (_topic, message) => subscribed.forEach((s) => s.got.push(seqOf(message))),
+    subscribe: (s) => subscribed.add(s),
+    unsubscribe: (s) => subscribed.delete(s),
+    send: (s, message) => s.got.push(seqOf(message)),
+    isOpen: (s) => s.open,
+    resync: (s, reason) => {
+      s.resynced = reason;
+      subscribed.delete(s);
+    },
+  };
+  // Redis is restarting: the first two reads fail the way an unreachable Redis fails.
+  let failures = 2;
+  let answered!: () => void;
+  const repaired = new Promise<void>((resolve) => (answered = resolve));
+  const readEvents: ReadEvents = async (_room, after) => {
+    if (failures-- > 0) throw new Error('Connection is closed.');
+    setImmediate(answered);
+    const events = stream.filter((e) => seqOf(e) > after);
+    return { recovered: true, seq: seqOf(events.at(-1)!), events };
+  };
+  const errors: unknown[] = [];
+  const feed = new RoomFeed<FakeSocket>('r', 'topic', transport, readEvents, (e) => errors.push(e), undefined, {
+    isTransient: (err) => (err as Error).message === 'Connection is closed.',
+    repairRetryMs: [0],
+  });
+  const a: FakeSocket = { name: 'a', open: true, got: [] };
+  await feed.attach(a, 1, 'e1');
+  feed.catchUp(); // pub/sub reconnected: what did it miss?
+  feed.receive(event(6)); // arrives while the repair waits to retry
+  await repaired;
+  expect(a.resynced).toBeUndefined();
+  expect(errors).toEqual([]);
+  expect(a.got).toEqual([2, 3, 4, 5, 6]);
+  feed.receive(event(7));
+  expect(a.got).toEqual([2, 3, 4, 5, 6, 7]);
+});
+
+it('has everyone resume when a repair fails for another reason than Redis being unreachable', async () => {
+  const transport: FeedTransport<FakeSocket> = {
+    publish: () => undefined,
+    subscribe: () => undefined,
+    unsubscribe: () => undefined,
+    send: () => undefined,
+    isOpen: (s) => s.open,
+    resync: (s, reason) => {
+      s.resynced = reason;
+    },
+  };
+  const errors: unknown[] = [];
+  const feed = new RoomFeed<FakeSocket>('r', 'topic', transport, () => Promise.reject(new Error('ERR script bug')), (e) => errors.push(e), undefined, {
+    isTransient: () => false,
+  });
+  const a: FakeSocket = { name: 'a', open: true, got: [] };
+  await feed.attach(a, 1, 'e1');
+  feed.catchUp();
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(a.resynced).toBe('feed repair failed');
+  expect(errors).toHaveLength(1);
+});

@@ -38,6 +38,9 @@ export function typeOf(event: string): string {
   return event.slice(start, event.indexOf('"', start));
 }
 
+/** Waits before retrying a repair Redis could not answer: soon (a restart takes a moment), then every 2 s. */
+const REPAIR_RETRY_MS = [100, 250, 500, 1_000, 2_000];
+
 export class RoomFeed<S> {
   /** The last sequence number published to this feed's sockets; null until the first attach. */
   private seq: number | null = null;
@@ -51,6 +54,12 @@ export class RoomFeed<S> {
   /** Sockets let into the room and on their way to being attached (snapshot or stream read pending). */
   private readonly joining = new Set<S>();
   private readonly maxCatchUpBytes: number;
+  private readonly isTransient: (err: unknown) => boolean;
+  private readonly repairRetryMs: readonly number[];
+  /** Failed repair attempts in a row (Redis unreachable), for the backoff. */
+  private repairFailures = 0;
+  /** Bumped by every reset, so a read started before it can't apply to the new baseline. */
+  private generation = 0;
 
   constructor(
     readonly roomId: string,
@@ -60,10 +69,19 @@ export class RoomFeed<S> {
     private readonly onError: (err: unknown) => void,
     /** Called after an event went out, for events the edge itself must act on. */
     private readonly onEvent: (event: string, type: string) => void = () => undefined,
-    options: { ringSize?: number; maxCatchUpBytes?: number } = {},
+    options: {
+      ringSize?: number;
+      maxCatchUpBytes?: number;
+      /** A read that failed because Redis was briefly unreachable: retried, not a reason to resync everyone. */
+      isTransient?: (err: unknown) => boolean;
+      /** Waits before each retry of a failed repair; the last one repeats. */
+      repairRetryMs?: readonly number[];
+    } = {},
   ) {
     this.ring = new Array<string | undefined>(options.ringSize ?? 4096);
     this.maxCatchUpBytes = options.maxCatchUpBytes ?? Infinity;
+    this.isTransient = options.isTransient ?? (() => false);
+    this.repairRetryMs = options.repairRetryMs ?? REPAIR_RETRY_MS;
   }
 
   get size(): number {
@@ -135,9 +153,23 @@ export class RoomFeed<S> {
   private repair(): void {
     if (this.repairing) return;
     this.repairing = true;
+    this.readGap();
+  }
+
+  /**
+   * Reads what the feed missed. Redis being unreachable is no reason to drop anyone: after a
+   * Redis restart the subscriber is often back before the command connection, so the first
+   * read fails; it is tried again (with a backoff) while the feed has sockets, events that
+   * arrive meanwhile wait in the backlog, and the sockets stay attached. Only a stream that
+   * no longer has the events (or another kind of failure) makes everyone resume.
+   */
+  private readGap(): void {
+    const generation = this.generation;
     this.readEvents(this.roomId, this.seq!, this.epoch!).then(
       ({ recovered, events }) => {
+        if (generation !== this.generation) return; // reset meanwhile: this read is for the old baseline
         this.repairing = false;
+        this.repairFailures = 0;
         if (!recovered) {
           this.reset('feed lost events');
           return;
@@ -148,11 +180,30 @@ export class RoomFeed<S> {
         for (const event of backlog) this.receive(event);
       },
       (err: unknown) => {
+        if (generation !== this.generation) return;
+        if (this.isTransient(err) && this.size > 0) {
+          const wait = this.repairRetryMs[Math.min(this.repairFailures, this.repairRetryMs.length - 1)]!;
+          this.repairFailures += 1;
+          setTimeout(() => {
+            if (generation === this.generation) this.retryRepair();
+          }, wait).unref();
+          return;
+        }
         this.repairing = false;
+        this.repairFailures = 0;
         this.onError(err);
         this.reset('feed repair failed');
       },
     );
+  }
+
+  private retryRepair(): void {
+    if (this.size > 0) {
+      this.readGap();
+      return;
+    }
+    // Everyone left while waiting: the next attach sets a new baseline.
+    this.reset('no sockets left');
   }
 
   /**
@@ -168,6 +219,9 @@ export class RoomFeed<S> {
     this.seq = null;
     this.epoch = null;
     this.backlog = [];
+    this.repairing = false;
+    this.repairFailures = 0;
+    this.generation += 1;
     for (const socket of sockets) this.transport.resync(socket, reason);
   }
 

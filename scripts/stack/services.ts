@@ -111,7 +111,14 @@ async function withPg<T>(url: string, fn: (c: PgClient) => Promise<T>): Promise<
   }
 }
 
-export async function startRedis(options: { dataDir: string; port: number; output: Output; persist: boolean }): Promise<RunningService> {
+export async function startRedis(options: {
+  dataDir: string;
+  port: number;
+  output: Output;
+  persist: boolean;
+  /** fsync the append-only file before every reply, so a killed Redis keeps every write it acknowledged. */
+  fsyncEveryWrite?: boolean;
+}): Promise<RunningService> {
   mkdirSync(options.dataDir, { recursive: true });
   const proc = startProcess(
     'redis',
@@ -124,6 +131,7 @@ export async function startRedis(options: { dataDir: string; port: number; outpu
       '--daemonize', 'no',
       '--save', '',
       '--appendonly', options.persist ? 'yes' : 'no',
+      ...(options.fsyncEveryWrite ? ['--appendfsync', 'always'] : []),
     ],
     { output: options.output },
   );
