@@ -77,8 +77,12 @@ const schema = z
     ROOM_MAX_ADMINS: z.coerce.number().int().min(0).max(50).default(5),
     /** A page of the popular list is served from each API process's memory this long (0: never). */
     ROOM_POPULAR_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
-    /** A profile (GET /v1/me) is served from each API process's memory this long; a PATCH in the same process drops it (0: never). */
-    PROFILE_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(2000),
+    /**
+     * A profile (GET /v1/me) served from each API process's memory this long; a PATCH in the same
+     * process drops it. Off by default: with several API processes, /v1/me could then show an old
+     * time zone for this long while /v1/rewards/daily (which reads PostgreSQL) shows the new one.
+     */
+    PROFILE_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(0),
     ROOM_KICK_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(300),
     ROOM_SEAT_INVITE_TTL_SECONDS: z.coerce.number().int().min(5).default(60),
 
