@@ -15,7 +15,10 @@ function event(seq: number, type = 'test.tick'): string {
   return `{"seq":${seq},"room":"r","type":"${type}","at":0,"data":{}}`;
 }
 
-function setup(stream: string[] = [], ringSize = 8) {
+type FeedOptions = ConstructorParameters<typeof RoomFeed<FakeSocket>>[6];
+
+/** A feed over fake sockets; `readEvents` answers from `stream` unless given. */
+function setup(stream: string[] = [], ringSize = 8, overrides: { readEvents?: ReadEvents; options?: FeedOptions } = {}) {
   const subscribed = new Set<FakeSocket>();
   const transport: FeedTransport<FakeSocket> = {
     publish: (_topic, message) => subscribed.forEach((s) => s.got.push(seqOf(message))),
@@ -36,7 +39,10 @@ function setup(stream: string[] = [], ringSize = 8) {
     return { recovered: complete, seq: events.length ? seqOf(events.at(-1)!) : after, events: complete ? events : [] };
   };
   const errors: unknown[] = [];
-  const feed = new RoomFeed<FakeSocket>('r', 'topic', transport, readEvents, (e) => errors.push(e), undefined, { ringSize });
+  const feed = new RoomFeed<FakeSocket>('r', 'topic', transport, overrides.readEvents ?? readEvents, (e) => errors.push(e), undefined, {
+    ringSize,
+    ...overrides.options,
+  });
   const socket = (name: string): FakeSocket => ({ name, open: true, got: [] });
   return { feed, socket, reads, errors };
 }
@@ -153,18 +159,6 @@ it('has everyone resume when an event arrives under a number already used for an
 
 it('keeps its sockets through a repair Redis could not answer, and fills the gap once it does', async () => {
   const stream = range(1, 6).map((n) => event(n));
-  const subscribed = new Set<FakeSocket>();
-  const transport: FeedTransport<FakeSocket> = {
-    publish: (_topic, message) => subscribed.forEach((s) => s.got.push(seqOf(message))),
-    subscribe: (s) => subscribed.add(s),
-    unsubscribe: (s) => subscribed.delete(s),
-    send: (s, message) => s.got.push(seqOf(message)),
-    isOpen: (s) => s.open,
-    resync: (s, reason) => {
-      s.resynced = reason;
-      subscribed.delete(s);
-    },
-  };
   // Redis is restarting: the first two reads fail the way an unreachable Redis fails.
   let failures = 2;
   let answered!: () => void;
@@ -175,10 +169,9 @@ it('keeps its sockets through a repair Redis could not answer, and fills the gap
     const events = stream.filter((e) => seqOf(e) > after);
     return { recovered: true, seq: seqOf(events.at(-1)!), events };
   };
-  const errors: unknown[] = [];
-  const feed = new RoomFeed<FakeSocket>('r', 'topic', transport, readEvents, (e) => errors.push(e), undefined, {
-    isTransient: (err) => (err as Error).message === 'Connection is closed.',
-    repairRetryMs: [0],
+  const { feed, errors } = setup(stream, 8, {
+    readEvents,
+    options: { isTransient: (err) => (err as Error).message === 'Connection is closed.', repairRetryMs: [0] },
   });
   const a: FakeSocket = { name: 'a', open: true, got: [] };
   await feed.attach(a, 1, 'e1');

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Sessions } from '../api/auth/sessions';
+import { Sessions } from '../services/auth/sessions';
 import { loadConfig } from '../config';
 import { createDataSource } from '../db/data-source';
 import { SessionStore } from '../db/repositories/sessions';

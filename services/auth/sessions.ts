@@ -108,11 +108,6 @@ export class Sessions {
     return ids.length;
   }
 
-  /** Whether an access token's session still stands: a Redis lookup, no database round trip. */
-  async isRevoked(sessionId: string): Promise<boolean> {
-    return (await this.redis.exists(revokedSessionKey(sessionId))) === 1;
-  }
-
   list(userId: string) {
     return this.store.listActive(userId);
   }

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Router from '@koa/router';
 import { createApiApp } from '../../api/app';
-import { Sessions } from '../../api/auth/sessions';
+import { Sessions } from '../../services/auth/sessions';
 import { SessionStore } from '../../db/repositories/sessions';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import type { RoomView } from '../../domain/rooms/model';

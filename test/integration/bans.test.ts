@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { createApiApp } from '../../api/app';
-import { Sessions } from '../../api/auth/sessions';
+import { Sessions } from '../../services/auth/sessions';
 import { AccountBans } from '../../db/repositories/account-bans';
 import { SessionStore } from '../../db/repositories/sessions';
 import { SessionRevocations } from '../../db/repositories/session-revocations';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Sessions } from '../../api/auth/sessions';
+import { Sessions } from '../../services/auth/sessions';
 import type { RoomLiveState } from '../../db/live/room-live-state';
 import { AccountBans } from '../../db/repositories/account-bans';
 import { Relations } from '../../db/repositories/relations';

@@ -2,18 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
 import { maskPhone } from '../../domain/otp/rules';
 import { BanList } from '../../platform/auth/ban-list';
-import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import { createLogger } from '../../platform/logging';
 import { DevSmsInbox } from '../../platform/sms/dev-inbox';
 import { smsSenderFromConfig } from '../../platform/sms/from-config';
 import { otpWorkflowId } from '../../workflows/otp/definitions';
 import { startApi, startEdge, startWorker } from '../support/app-harness';
 import { connectRealStack, type RealStack } from '../support/real-stack';
-import { workflowBundle } from '../support/time-skipping';
 import { TestSocket } from '../support/ws-client';
 
 /**
@@ -457,27 +453,7 @@ describe('SMS through Twilio (a local server speaking its wire format)', () => {
       TWILIO_AUTH_TOKEN: 'twilio-test-token',
       TWILIO_FROM: '+15005550006',
     };
-    const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-    const worker = await Worker.create({
-      connection,
-      namespace: config.TEMPORAL_NAMESPACE,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: createActivities({
-        dataSource: stack.dataSource,
-        redis: stack.redis,
-        events: new RedisUserEventPublisher(stack.redis),
-        secrets: stack.secrets,
-        sms: smsSenderFromConfig(config, stack.redis),
-        codeTtlMinutes: 5,
-      }),
-    });
-    const running = worker.run();
-    stopWorker = async () => {
-      worker.shutdown();
-      await running;
-      await connection.close();
-    };
+    stopWorker = (await startWorker(stack, { taskQueue, sms: smsSenderFromConfig(config, stack.redis) })).stop;
     twilioApi = await startApi(stack, { ...roomyAuthLimit, TEMPORAL_TASK_QUEUE: taskQueue });
   });
 

@@ -6,6 +6,7 @@ import { createActivities } from '../../activities';
 import { createApiApp } from '../../api/app';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import { DevSmsInbox } from '../../platform/sms/dev-inbox';
+import type { SmsSender } from '../../platform/sms/sms-sender';
 import { createLogger, type Logger } from '../../platform/logging';
 import { createRedis } from '../../platform/redis';
 import { createRealtimeEdge, type EdgeSettings, type RealtimeEdge } from '../../realtime/edge';
@@ -52,19 +53,22 @@ export async function startApi(
 }
 
 /** A worker with the real activities (Postgres, Redis) on the suite's task queue. */
-export async function startWorker(stack: RealStack): Promise<{ worker: Worker; stop(): Promise<void> }> {
+export async function startWorker(
+  stack: RealStack,
+  options: { taskQueue?: string; sms?: SmsSender } = {},
+): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const connection = await NativeConnection.connect({ address: stack.config.TEMPORAL_ADDRESS });
   const worker = await Worker.create({
     connection,
     namespace: stack.config.TEMPORAL_NAMESPACE,
-    taskQueue: stack.taskQueue,
+    taskQueue: options.taskQueue ?? stack.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: createActivities({
       dataSource: stack.dataSource,
       redis: stack.redis,
       events: new RedisUserEventPublisher(stack.redis),
       secrets: stack.secrets,
-      sms: new DevSmsInbox(stack.redis),
+      sms: options.sms ?? new DevSmsInbox(stack.redis),
       codeTtlMinutes: 5,
     }),
   });
