@@ -192,7 +192,7 @@ export class GooglePlayClient implements StorePurchases {
     try {
       return await untilAborted(this.minting, attempt);
     } catch (err) {
-      if (err instanceof TransientStoreError) throw err;
+      if (err instanceof TransientStoreError || !attempt.aborted) throw err;
       throw new TransientStoreError('Google token endpoint did not answer in time');
     }
   }
