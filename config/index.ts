@@ -133,6 +133,20 @@ const schema = z
     /** One call to Google (token included), below the activity's attempt timeout. */
     GOOGLE_PLAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(4000),
 
+    /** Economy: see README "Money rules". Diamonds from a gift stay pending this long. */
+    GIFT_SETTLEMENT_HOLD_HOURS: z.coerce.number().min(0).max(24 * 90).default(72),
+    /** Receivers one send may reach ("everyone in the room" included). */
+    GIFT_MAX_RECEIVERS: z.coerce.number().int().min(1).max(500).default(100),
+    /** Anti-fraud caps in coins per UTC day: per sender, and per sender-receiver pair. */
+    GIFT_SENDER_DAILY_CAP_COINS: z.coerce.number().int().min(1).default(5_000_000),
+    GIFT_PAIR_DAILY_CAP_COINS: z.coerce.number().int().min(1).default(1_000_000),
+    /** Same gift, sender and receivers again within this window: one combo that counts up. */
+    GIFT_COMBO_WINDOW_MS: z.coerce.number().int().min(0).max(60_000).default(3000),
+    /** Diamonds to coins: whole lots of EXCHANGE_DIAMONDS_PER_LOT, each worth EXCHANGE_COINS_PER_LOT. */
+    EXCHANGE_DIAMONDS_PER_LOT: z.coerce.number().int().min(1).default(100),
+    EXCHANGE_COINS_PER_LOT: z.coerce.number().int().min(1).default(70),
+    EXCHANGE_MIN_DIAMONDS: z.coerce.number().int().min(1).default(100),
+
     /** Coins for days 1..7 of the daily-reward cycle, comma separated. */
     DAILY_REWARD_COINS: csv
       .transform((parts) => parts.map(Number))

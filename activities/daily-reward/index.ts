@@ -45,10 +45,10 @@ export function createDailyRewardActivities({ dataSource, events, crashAfterCred
     async creditDailyReward(input: CreditDailyRewardInput): Promise<CreditDailyRewardResult> {
       return asActivity(async () => {
         const result = await dataSource.transaction(async (tx) => {
-          const entry = await ledger.post(
+          // creditCoins: a reward also pays down coins owed after a refund.
+          const entry = await ledger.creditCoins(
             {
               userId: input.userId,
-              currency: 'coins',
               amount: input.coins,
               reason: 'daily_reward',
               idempotencyKey: input.idempotencyKey,

@@ -1,7 +1,7 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import { bigintAsNumber } from './columns';
 
-export type Currency = 'coins' | 'diamonds';
+export type Currency = 'coins' | 'diamonds' | 'coins_owed';
 
 /** Append-only: the database refuses updates and deletes. One effect per idempotency key. */
 @Entity({ name: 'ledger_entries' })

@@ -80,6 +80,55 @@ export class Ledger {
     return replayOf(concurrent, posting);
   }
 
+  /**
+   * Credits coins and, in the same transaction, pays down what the user owes after a refund
+   * (`coins_owed`): the credit lands, then as much of it as is owed goes straight back out.
+   * Every coin credit (rewards, recharges, exchanges) must come through here so a debt is
+   * recovered from the next credits. A replayed key changes nothing, recovery included.
+   */
+  async creditCoins(posting: Omit<LedgerPosting, 'currency'>, manager?: EntityManager): Promise<PostedEntry & { recovered: number }> {
+    if (posting.amount <= 0) throw new AppError(ErrorCode.ValidationFailed, 'a credit is positive');
+    if (!manager) return this.dataSource.transaction((tx) => this.creditCoins(posting, tx));
+    const credit = await this.post({ ...posting, currency: 'coins' }, manager);
+    if (!credit.applied) return { ...credit, recovered: 0 };
+    const owed = await this.owed(posting.userId, manager);
+    const recovered = Math.min(owed, posting.amount);
+    if (recovered === 0) return { ...credit, recovered: 0 };
+    const recovery = { reason: 'debt_recovery', metadata: { creditKey: posting.idempotencyKey } };
+    const paid = await this.post({ ...recovery, userId: posting.userId, currency: 'coins', amount: -recovered, idempotencyKey: `${posting.idempotencyKey}:recovery` }, manager);
+    await this.post({ ...recovery, userId: posting.userId, currency: 'coins_owed', amount: -recovered, idempotencyKey: `${posting.idempotencyKey}:recovery-owed` }, manager);
+    return { ...credit, balanceAfter: paid.balanceAfter, recovered };
+  }
+
+  /**
+   * Takes back `amount` coins after a refund without ever going negative: what the user still
+   * holds is debited, the rest is recorded as owed. Keys: `<key>` and `<key>:owed`.
+   */
+  async clawbackCoins(
+    claim: { userId: string; amount: number; idempotencyKey: string; metadata?: Record<string, unknown> },
+    manager: EntityManager,
+  ): Promise<{ debited: number; owed: number; applied: boolean }> {
+    if (!Number.isSafeInteger(claim.amount) || claim.amount <= 0) throw new AppError(ErrorCode.ValidationFailed, 'a clawback is positive');
+    const prior = await this.findByKey(claim.idempotencyKey, manager);
+    const priorOwed = await this.findByKey(`${claim.idempotencyKey}:owed`, manager);
+    if (prior || priorOwed) {
+      return { debited: prior ? -Number(prior.amount) : 0, owed: priorOwed ? Number(priorOwed.amount) : 0, applied: false };
+    }
+    const rows: { coins: string }[] = await manager.query(`SELECT coins FROM wallets WHERE user_id = $1 FOR UPDATE`, [claim.userId]);
+    if (!rows[0]) throw new AppError(ErrorCode.UserNotFound, 'the user has no wallet');
+    const debited = Math.min(Number(rows[0].coins), claim.amount);
+    const owed = claim.amount - debited;
+    const base = { userId: claim.userId, reason: 'clawback', metadata: claim.metadata };
+    if (debited > 0) await this.post({ ...base, currency: 'coins', amount: -debited, idempotencyKey: claim.idempotencyKey }, manager);
+    if (owed > 0) await this.post({ ...base, currency: 'coins_owed', amount: owed, idempotencyKey: `${claim.idempotencyKey}:owed` }, manager);
+    return { debited, owed, applied: true };
+  }
+
+  async owed(userId: string, manager: EntityManager = this.dataSource.manager): Promise<number> {
+    const rows: { coins_owed: string }[] = await manager.query(`SELECT coins_owed FROM wallets WHERE user_id = $1`, [userId]);
+    return rows[0] ? Number(rows[0].coins_owed) : 0;
+  }
+
   async balances(userId: string, manager: EntityManager = this.dataSource.manager): Promise<{ coins: number; diamonds: number } | null> {
     const rows: { coins: string; diamonds: string }[] = await manager.query(
       `SELECT coins, diamonds FROM wallets WHERE user_id = $1`,
