@@ -124,6 +124,15 @@ const schema = z
     FACEBOOK_APP_SECRET: z.string().default(''),
     FACEBOOK_GRAPH_URL: z.string().url().default('https://graph.facebook.com/v19.0'),
 
+    /** Google Play Developer API (store recharges, voided purchases); local fakes in tests and the dev stack. */
+    GOOGLE_PLAY_API_URL: z.string().url().default('https://androidpublisher.googleapis.com'),
+    GOOGLE_PLAY_TOKEN_URL: z.string().url().default('https://oauth2.googleapis.com/token'),
+    GOOGLE_PLAY_PACKAGE_NAME: z.string().min(1).default('com.aura.voicechat'),
+    /** A service-account key file ({ client_email, private_key }); unset: no Google Play client. */
+    GOOGLE_PLAY_SERVICE_ACCOUNT_FILE: z.string().min(1).optional(),
+    /** One call to Google (token included), below the activity's attempt timeout. */
+    GOOGLE_PLAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(4000),
+
     /** Economy: see README "Money rules". Diamonds from a gift stay pending this long. */
     GIFT_SETTLEMENT_HOLD_HOURS: z.coerce.number().min(0).max(24 * 90).default(72),
     /** Receivers one send may reach ("everyone in the room" included). */

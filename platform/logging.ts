@@ -32,6 +32,13 @@ const SECRET_KEYS = [
   'idToken',
   'token',
   'ticket',
+  // App-store purchases and the service account that reads them.
+  'purchaseToken',
+  'assertion',
+  'privateKey',
+  'privateKeyPem',
+  'private_key',
+  'access_token',
 ] as const;
 /** Keys holding a phone number: kept masked, so support can still tell two numbers apart. */
 const PHONE_KEYS = ['phone', 'phoneNumber', 'e164', 'msisdn'] as const;

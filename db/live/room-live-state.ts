@@ -139,6 +139,23 @@ export class RoomLiveState {
     return (await this.run('isMember', { room: roomId, user: userId })).member === true;
   }
 
+  /**
+   * A gift's receivers as the live room has them: named users split into present and missing,
+   * or everyone seated / present (the sender excluded; at most `limit + 1`, so the caller can
+   * tell "too many"). Refuses NOT_IN_ROOM for a sender who is not a member.
+   */
+  async giftTargets(
+    roomId: string,
+    senderId: string,
+    target: { users: string[] } | { everyone: 'seated' | 'room' },
+    limit: number,
+  ): Promise<{ receivers: string[]; missing: string[] }> {
+    const r = await this.run('giftTargets', { room: roomId, user: senderId, limit, ...target });
+    // cjson encodes an empty Lua table as {}, not [].
+    const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : []);
+    return { receivers: list(r.receivers), missing: list(r.missing) };
+  }
+
   async dropConnection(roomId: string, userId: string, connectionId: string, now?: number): Promise<void> {
     await this.run('dropConnection', { room: roomId, user: userId, conn: connectionId }, now);
   }

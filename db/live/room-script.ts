@@ -252,6 +252,31 @@ if cmd == 'isMember' then
   return ok({ member = is_member(a.room, a.user) })
 end
 
+-- Who a gift goes to, checked against the live room in one round trip: the sender must be a
+-- member; named receivers must be members (the missing are listed); "seated" is everyone on a
+-- seat and "room" everyone present, the sender excluded, at most a.limit of them.
+if cmd == 'giftTargets' then
+  if not is_open(a.room) then return fail('ROOM_NOT_LIVE') end
+  if not is_member(a.room, a.user) then return fail('NOT_IN_ROOM') end
+  local receivers, missing = {}, {}
+  if a.everyone == 'seated' then
+    for i = 0, seat_count(a.room) - 1 do
+      local st = seat_get(a.room, i)
+      if st and st.u ~= '' and st.u ~= a.user then receivers[#receivers + 1] = st.u end
+    end
+  elseif a.everyone == 'room' then
+    local rows = redis.call('ZRANGE', key(a.room, 'members'), 0, a.limit + 1)
+    for _, u in ipairs(rows) do
+      if u ~= a.user and #receivers < a.limit + 1 then receivers[#receivers + 1] = u end
+    end
+  else
+    for _, u in ipairs(a.users) do
+      if is_member(a.room, u) then receivers[#receivers + 1] = u else missing[#missing + 1] = u end
+    end
+  end
+  return ok({ receivers = receivers, missing = missing })
+end
+
 if cmd == 'dropConnection' then
   drop_connection(a.room, a.user, a.conn)
   return ok()

@@ -90,6 +90,19 @@ it('never writes a phone number, an OTP code, an access or refresh token or a pa
   expect(out.split('\n').filter(Boolean)).toHaveLength(9);
 });
 
+it('never writes a store purchase token or a service account’s key, assertion or access token', () => {
+  const { logger, output } = capturedLogger('worker');
+  // Short and single-case: the free-text pass would not recognise these, only their keys.
+  const secrets = ['purchase-token-one', 'service-account-key', 'signed-assertion', 'google-access-token'];
+  logger.info({ purchaseToken: secrets[0], productId: 'coins_100' }, 'verifying purchase');
+  logger.info({ input: { purchase: { purchaseToken: secrets[0] } } }, 'activity input');
+  logger.info({ serviceAccount: { private_key: secrets[1], privateKey: secrets[1], privateKeyPem: secrets[1] } }, 'settings');
+  logger.info({ form: { assertion: secrets[2] }, answer: { access_token: secrets[3] } }, 'token exchange');
+  const out = output();
+  for (const secret of secrets) expect(out).not.toContain(secret);
+  expect(out).toContain('coins_100');
+});
+
 it('keeps error codes readable: only OTP-looking values of `code` go', () => {
   const { logger, output } = capturedLogger();
   logger.warn({ code: 'RATE_LIMITED' }, 'refused');

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import { AppError, ErrorCode } from '../../domain/errors';
+import { httpStatusFor } from '../../platform/http/error-status';
+
+/** A response as it is kept and replayed. */
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface ReplayableRequest {
+  userId: string;
+  /** The client's Idempotency-Key header. */
+  key: string;
+  /** What the request asked for: two requests under one key must agree (see `fingerprint`). */
+  fingerprint: string;
+}
+
+/** Refusals that are final for this request, and so are kept and replayed like a success. */
+function isFinalRefusal(err: unknown): err is AppError {
+  if (!(err instanceof AppError)) return false;
+  const status = httpStatusFor(err.code);
+  return status >= 400 && status < 500 && status !== 429 && err.code !== ErrorCode.IdempotencyKeyInFlight;
+}
+
+/**
+ * The Idempotency-Key header with Stripe's semantics, for requests that move money:
+ *  - the same key and the same request answers the first response again (a refusal included),
+ *    and applies nothing a second time;
+ *  - the same key with another request is refused (IDEMPOTENCY_KEY_REUSED);
+ *  - a key whose first request is still running is refused (IDEMPOTENCY_KEY_IN_FLIGHT), never
+ *    waited on.
+ * The key is recorded in the transaction of the effect itself, so a crash can leave neither a
+ * key without its effect nor an effect without its key: unlike a separate "in flight" row,
+ * nothing has to be recovered after a crash. In-flight detection is a transaction-scoped
+ * advisory lock on the key, released by the commit or the rollback.
+ * Failures that are not final (a dependency down, 429) are not kept: the retry runs again.
+ */
+export class ReplayableRequests {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async run(
+    request: ReplayableRequest,
+    work: (tx: EntityManager) => Promise<StoredResponse>,
+  ): Promise<StoredResponse & { replayed: boolean }> {
+    return this.dataSource.transaction(async (tx) => {
+      const [lock] = (await tx.query(`SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7)) AS locked`, [
+        `${request.userId}:${request.key}`,
+      ])) as { locked: boolean }[];
+      if (!lock?.locked) {
+        throw new AppError(ErrorCode.IdempotencyKeyInFlight, 'a request with this Idempotency-Key is still being processed; retry it shortly');
+      }
+      const prior = (await tx.query(
+        `SELECT request_hash, status_code, response FROM idempotent_requests WHERE user_id = $1 AND key = $2`,
+        [request.userId, request.key],
+      )) as { request_hash: string; status_code: number; response: unknown }[];
+      if (prior[0]) {
+        if (prior[0].request_hash !== request.fingerprint) {
+          throw new AppError(ErrorCode.IdempotencyKeyReused, 'this Idempotency-Key was used for a different request');
+        }
+        return { status: prior[0].status_code, body: prior[0].response, replayed: true };
+      }
+
+      await tx.query('SAVEPOINT replayable_work');
+      let response: StoredResponse;
+      try {
+        response = await work(tx);
+        await tx.query('RELEASE SAVEPOINT replayable_work');
+      } catch (err) {
+        if (!isFinalRefusal(err)) throw err;
+        await tx.query('ROLLBACK TO SAVEPOINT replayable_work');
+        const error = err.details === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, details: err.details };
+        response = { status: httpStatusFor(err.code), body: { error } };
+      }
+      await tx.query(
+        `INSERT INTO idempotent_requests (user_id, key, request_hash, status_code, response) VALUES ($1, $2, $3, $4, $5)`,
+        [request.userId, request.key, request.fingerprint, response.status, JSON.stringify(response.body)],
+      );
+      return { ...response, replayed: false };
+    });
+  }
+}
+
+/** SHA-256 of the operation and its canonical input (object keys sorted). */
+export function fingerprint(operation: string, input: unknown): string {
+  return createHash('sha256').update(operation).update('\n').update(canonicalJson(input)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
