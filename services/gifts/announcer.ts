@@ -14,17 +14,10 @@ import {
 import { RedisUserEventPublisher, type UserEventPublisher } from '../../platform/events/publisher';
 import type { Logger } from '../../platform/logging';
 
-/** A gift send as it committed in PostgreSQL: what the send path hands the announcer. */
-export interface CommittedGift {
-  sendId: string;
-  roomId: string;
-  senderId: string;
-  at: Date;
-  gift: CatalogGift;
-  quantity: number;
-  totalCoins: number;
-  receivers: { userId: string; receiptId: string; coins: number; diamonds: number }[];
-}
+import type { CommittedGift, GiftCommitListener } from './gift-service';
+
+/** A gift send as it committed in PostgreSQL (one definition, the send path's). */
+export type { CommittedGift };
 
 /** Where room events go: the room's numbered stream (RoomLiveState.emit). */
 export interface RoomEventSink {
@@ -81,7 +74,7 @@ type Step = 'combo' | 'room' | 'user';
  * Never throws: the gift is already paid for and recorded. An event that can't go out (Redis
  * down) is logged and counted, and the gift stays in the history and the receiver's list.
  */
-export class GiftAnnouncer {
+export class GiftAnnouncer implements GiftCommitListener {
   private readonly settings: GiftAnnouncerSettings;
   private readonly clock: () => number;
   private readonly pending = new Map<string, PendingCombo>();
@@ -96,19 +89,18 @@ export class GiftAnnouncer {
   constructor(private readonly deps: GiftAnnouncerDeps) {
     this.settings = { ...DEFAULT_GIFT_ANNOUNCER_SETTINGS, ...deps.settings };
     this.clock = deps.clock ?? Date.now;
-    const registers = deps.metricsRegistry ? [deps.metricsRegistry] : [];
-    this.failures = new Counter({
-      name: 'aura_gift_announce_failures_total',
-      help: 'Gift events not published after the gift committed, by step (combo count, room event, user event)',
-      labelNames: ['step'] as const,
-      registers,
-    });
-    this.published = new Counter({
-      name: 'aura_gift_events_total',
-      help: 'Gift events published, by type',
-      labelNames: ['type'] as const,
-      registers,
-    });
+    this.failures = counter(
+      deps.metricsRegistry,
+      'aura_gift_announce_failures_total',
+      'Gift events not published after the gift committed, by step (combo count, room event, user event)',
+      'step',
+    );
+    this.published = counter(deps.metricsRegistry, 'aura_gift_events_total', 'Gift events published, by type', 'type');
+  }
+
+  /** The send path's hook (GiftService listeners): called once per committed send, never for a replay. */
+  giftCommitted(gift: CommittedGift): Promise<void> {
+    return this.announce(gift);
   }
 
   /** Announces a committed send. Resolves once its immediate events are out (or given up); never rejects. */
@@ -284,6 +276,13 @@ export class GiftAnnouncer {
       'gift event not published (the gift itself committed)',
     );
   }
+}
+
+/** One counter per registry, however many announcers a process (or a test) builds. */
+function counter<L extends string>(registry: Registry | undefined, name: string, help: string, label: L): Counter<L> {
+  const existing = registry?.getSingleMetric(name);
+  if (existing) return existing as Counter<L>;
+  return new Counter({ name, help, labelNames: [label], registers: registry ? [registry] : [] });
 }
 
 function eventGift(gift: CatalogGift): GiftEventGift {

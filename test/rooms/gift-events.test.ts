@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { comboKey, GiftCombos } from '../../db/live/gift-combos';
 import type { CatalogGift, GiftAnimation } from '../../domain/economy/gifts';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
+import { createEconomyServices } from '../../services/wallet';
 import { createRedis } from '../../platform/redis';
 import { createGiftAnnouncer, GiftAnnouncer, type CommittedGift } from '../../services/gifts/announcer';
 import { startEdge, testLogger } from '../support/app-harness';
+import { createTestGift, fundCoins, uncachedCatalog } from '../support/economy';
 import { connectRealStack, type RealStack } from '../support/real-stack';
 import { createRoom, createUser, join, type TestUser } from '../support/rooms';
 import { TestSocket } from '../support/ws-client';
@@ -250,6 +252,33 @@ it('without combos (window 0) every send is its own gift.sent', async () => {
     expect(await bystander.socket.until((m) => m.type === 'gift.sent' && (m as Event).data.sendId === send.sendId)).toMatchObject({
       data: { combo: { id: send.sendId, count: 1 } },
     });
+  }
+});
+
+it('is told by the send path once the gift commits (GiftService listener)', async () => {
+  const { room, sender, alice, bob } = await roomWithListeners();
+  const senderSocket = await TestSocket.connect(edge.url, { token: sender.token });
+  sockets.push(senderSocket);
+  await join(senderSocket, room.id);
+  await fundCoins(stack, sender.userId, 1_000);
+  const { gifts } = createEconomyServices({
+    config: stack.config,
+    dataSource: stack.dataSource,
+    live: edge.live,
+    catalog: uncachedCatalog(stack.dataSource),
+    listeners: [announcer],
+  });
+  const giftId = await createTestGift(stack.dataSource, { priceCoins: 30, diamondValue: 21 });
+  const reply = await gifts.send({ senderId: sender.userId, roomId: room.id, giftId, quantity: 2, to: { users: [alice.userId, bob.userId] }, idempotencyKey: randomUUID() });
+  expect(reply.status).toBe(201);
+  const { sendId } = reply.body as { sendId: string };
+
+  expect(await senderSocket.until((m) => m.type === 'gift.sent')).toMatchObject({
+    room: room.id,
+    data: { sendId, senderId: sender.userId, receiverCount: 2, quantity: 2, totalCoins: 120, priority: 2, gift: { id: giftId }, combo: { id: sendId, count: 2 } },
+  });
+  for (const receiver of [alice, bob]) {
+    expect(await receiver.socket.until((m) => m.type === 'gift.received')).toMatchObject({ id: `gift:${sendId}:${receiver.userId}`, data: { quantity: 2, diamonds: 42 } });
   }
 });
 
