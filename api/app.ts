@@ -23,6 +23,8 @@ import { meRoutes } from './me/routes';
 import { roomRoutes } from './rooms/routes';
 import { createRoomService } from '../services/rooms';
 import { relationRoutes } from './relations/routes';
+import { giftRoutes } from './gifts/routes';
+import { createGiftCatalog, ViewerRegions, type GiftCatalog } from '../services/gifts';
 import { realtimeRoutes } from './realtime/routes';
 import { SocketTickets } from '../platform/auth/socket-tickets';
 import { dailyRewardRoutes } from './daily-reward/routes';
@@ -45,6 +47,8 @@ export interface ApiDeps {
   metrics?: Metrics;
   /** Ban and session checks with this process's started in-memory copy; without it every check asks Redis/PostgreSQL. */
   access?: AccessChecks;
+  /** The gift catalog, started (background refresh); without it the app builds one that refreshes when read. */
+  gifts?: GiftCatalog;
 }
 
 const MINUTE = 60_000;
@@ -71,6 +75,8 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   // Revocations announced here also reach this process's in-memory copy at once.
   const userEvents = announcingRevocations(new RedisUserEventPublisher(deps.redis), access.revokedSessions);
   const { sessions, signIn, social } = createAuthServices({ ...deps, metrics, bans, events: userEvents });
+
+  const gifts = deps.gifts ?? createGiftCatalog({ ...deps, registry: metrics.registry });
 
   const publicRoutes = healthRoutes(deps);
   publicRoutes.get('/metrics', async (ctx) => {
@@ -132,6 +138,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(identityRoutes({ social }).routes());
   userRoutes.use(roomRoutes({ rooms: createRoomService({ ...deps, metricsRegistry: metrics.registry }).rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
+  userRoutes.use(giftRoutes({ catalog: gifts, regions: new ViewerRegions(deps.dataSource, gifts, logger) }).routes());
   userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
