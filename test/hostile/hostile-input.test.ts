@@ -301,6 +301,7 @@ function specs(): Record<string, RouteSpec> {
     'DELETE /v1/users/:id/block': { params: { id: [w.target.userId, 'uuid-path'] } },
     'GET /v1/me/following': { query: page },
     'GET /v1/me/blocked': { query: page },
+    'GET /v1/gifts': { query: { region: ['IN', 'region'] } },
   };
 }
 
