@@ -179,6 +179,8 @@ type Part = [value: unknown, kind: FieldKind];
 
 interface RouteSpec {
   params?: Record<string, Part>;
+  /** Headers the valid request carries (an Idempotency-Key on money routes). */
+  headers?: Record<string, string>;
   /** An undefined value: the parameter is optional and absent from the valid request. */
   query?: Record<string, [string | undefined, FieldKind]>;
   body?: Record<string, Part>;
@@ -309,6 +311,14 @@ function specs(): Record<string, RouteSpec> {
     'GET /v1/me/following': { query: page },
     'GET /v1/me/blocked': { query: page },
     'GET /v1/gifts': { query: { region: ['IN', 'region'] } },
+    'GET /v1/wallet': {},
+    'GET /v1/wallet/transactions': { query: { currency: ['coins', 'enum'], ...page } },
+    'POST /v1/wallet/exchanges': { headers: { 'idempotency-key': randomUUID() }, body: { diamonds: [100_000_001, 'minutes'] } },
+    'POST /v1/rooms/:id/gifts': {
+      headers: { 'idempotency-key': randomUUID() },
+      params: { id: room },
+      body: { giftId: ['rose', 'enum'], quantity: [2, 'minutes'], to: [[w.target.userId], 'uuid'] },
+    },
   };
 }
 
@@ -428,7 +438,7 @@ describe('hostile input to every route', () => {
       for (let i = 0; i < requests.length; i += 8) {
         await Promise.all(
           requests.slice(i, i + 8).map(async (r) => {
-            const reply = await send(r.method, r.path, { headers: r.headers, body: r.body, token: spec.anonymous ? null : undefined });
+            const reply = await send(r.method, r.path, { headers: { ...spec.headers, ...r.headers }, body: r.body, token: spec.anonymous ? null : undefined });
             sent++;
             const statusOk = r.expect === '501' ? reply.status === 501 : reply.status >= 400 && reply.status < 500;
             if (!statusOk || !isErrorShape(reply.body)) failures.push(`${route} ${r.name}: ${reply.status} ${reply.raw.slice(0, 160)}`);
@@ -542,7 +552,10 @@ describe('a room that does not exist', () => {
       const params = { ...Object.fromEntries(Object.entries(spec.params ?? {}).map(([k, [v]]) => [k, String(v)])), id: missing };
       const query = Object.fromEntries(Object.entries(spec.query ?? {}).map(([k, [v]]) => [k, v]));
       const body = spec.body ? jsonText(Object.fromEntries(Object.entries(spec.body).map(([k, [v]]) => [k, v]))) : undefined;
-      const reply = await send(method, pathOf(template, params) + queryString(query), { body: ['POST', 'PUT', 'PATCH'].includes(method) ? body : undefined });
+      const reply = await send(method, pathOf(template, params) + queryString(query), {
+        headers: spec.headers,
+        body: ['POST', 'PUT', 'PATCH'].includes(method) ? body : undefined,
+      });
       const code = (reply.body as { error?: { code?: string } } | null)?.error?.code;
       if (reply.status !== 404 || code !== 'ROOM_NOT_FOUND') failures.push(`${route}: ${reply.status} ${reply.raw.slice(0, 120)}`);
     }
