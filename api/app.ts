@@ -24,6 +24,10 @@ import { roomRoutes } from './rooms/routes';
 import { createRoomService } from '../services/rooms';
 import { relationRoutes } from './relations/routes';
 import { realtimeRoutes } from './realtime/routes';
+import { StaffMembers } from '../db/repositories/gift-fraud';
+import { GiftFraudReviews, type ReceiptReversal } from '../services/gift-fraud/review';
+import { StaffAccess } from '../services/gift-fraud/staff-access';
+import { staffRoutes } from './staff/routes';
 import { SocketTickets } from '../platform/auth/socket-tickets';
 import { dailyRewardRoutes } from './daily-reward/routes';
 import { healthRoutes, liveness } from './health/routes';
@@ -45,7 +49,19 @@ export interface ApiDeps {
   metrics?: Metrics;
   /** Ban and session checks with this process's started in-memory copy; without it every check asks Redis/PostgreSQL. */
   access?: AccessChecks;
+  /** How staff review reverses held gift receipts (refunding their senders). */
+  receiptReversal?: ReceiptReversal;
 }
+
+/**
+ * Until the settlement capability's `reverseReceipts` (services/economy/clawback.ts) is wired
+ * here, a `reverse` review fails (500) and changes nothing: its transaction rolls back.
+ */
+const reversalNotWired: ReceiptReversal = {
+  reverse() {
+    return Promise.reject(new Error('gift receipt reversal is not wired into the API (ApiDeps.receiptReversal)'));
+  },
+};
 
 const MINUTE = 60_000;
 
@@ -133,6 +149,12 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(roomRoutes({ rooms: createRoomService({ ...deps, metricsRegistry: metrics.registry }).rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
   userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());
+  userRoutes.use(
+    staffRoutes({
+      staff: new StaffAccess(new StaffMembers(deps.dataSource)),
+      reviews: new GiftFraudReviews({ dataSource: deps.dataSource, reversal: deps.receiptReversal ?? reversalNotWired, metrics }),
+    }).routes(),
+  );
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());

@@ -1,9 +1,10 @@
-import { DEFAULT_FRAUD_RULES, compareNumericIds, findRoundTrips, findSharedDevices, validateFraudRules, type FraudRules, type ReceiptFact } from './fraud';
+import { DEFAULT_FRAUD_RULES, compareNumericIds, scanWindow, findRoundTrips, findSharedDevices, validateFraudRules, type FraudRules, type ReceiptFact } from './fraud';
 
 /** The anti-fraud rules alone: what they name, and what stays below their thresholds. */
 const HOUR = 3_600_000;
 const AS_OF = Date.UTC(2026, 0, 10, 12, 0, 0);
 const rules: FraudRules = { ...DEFAULT_FRAUD_RULES, windowHours: 24, roundTripMinCoinsEachWay: 500, sharedDeviceMinSenders: 3 };
+const W = scanWindow(AS_OF, rules);
 const [A, B, C, D, E, H] = ['a', 'b', 'c', 'd', 'e', 'h'].map((c) => `0000000${c}-0000-4000-8000-000000000000`) as [string, string, string, string, string, string];
 
 let nextId = 1;
@@ -15,7 +16,7 @@ describe('round trips', () => {
   it('names both directions when each way reaches the threshold inside the window', () => {
     const there = [receipt(A, B, 300), receipt(A, B, 200)];
     const back = [receipt(B, A, 600, 2, 'settled')];
-    const [finding, ...rest] = findRoundTrips([...there, ...back, receipt(C, A, 900)], AS_OF, rules);
+    const [finding, ...rest] = findRoundTrips([...there, ...back, receipt(C, A, 900)], W, rules);
     expect(rest).toEqual([]);
     expect(finding).toMatchObject({ kind: 'round-trip', subjectKey: `round-trip:${A}:${B}`, userIds: [A, B], receiverId: A });
     expect(finding!.receiptIds).toEqual([...there, ...back].map((r) => r.id).sort(compareNumericIds));
@@ -29,18 +30,18 @@ describe('round trips', () => {
   });
 
   it('names nothing when one direction stays below the threshold', () => {
-    expect(findRoundTrips([receipt(A, B, 5_000), receipt(B, A, 499)], AS_OF, rules)).toEqual([]);
+    expect(findRoundTrips([receipt(A, B, 5_000), receipt(B, A, 499)], W, rules)).toEqual([]);
   });
 
   it('counts only receipts inside the window (and none from the future of asOf)', () => {
     const old = receipt(B, A, 5_000, 25);
     const future = receipt(B, A, 5_000, -1);
-    expect(findRoundTrips([receipt(A, B, 5_000), old, future], AS_OF, rules)).toEqual([]);
-    expect(findRoundTrips([receipt(A, B, 5_000), receipt(B, A, 500, 23.9)], AS_OF, rules)).toHaveLength(1);
+    expect(findRoundTrips([receipt(A, B, 5_000), old, future], W, rules)).toEqual([]);
+    expect(findRoundTrips([receipt(A, B, 5_000), receipt(B, A, 500, 23.9)], W, rules)).toHaveLength(1);
   });
 
   it('finds each pair once, whichever side is listed first, with a stable beneficiary on a tie', () => {
-    const found = findRoundTrips([receipt(B, A, 700), receipt(A, B, 700), receipt(C, D, 900), receipt(D, C, 901)], AS_OF, rules);
+    const found = findRoundTrips([receipt(B, A, 700), receipt(A, B, 700), receipt(C, D, 900), receipt(D, C, 901)], W, rules);
     expect(found.map((f) => [f.subjectKey, f.receiverId])).toEqual([
       [`round-trip:${A}:${B}`, A],
       [`round-trip:${C}:${D}`, C],
@@ -53,7 +54,7 @@ describe('shared devices', () => {
 
   it('names the senders who share one device and gift one receiver', () => {
     const named = [receipt(A, H, 10), receipt(B, H, 20), receipt(C, H, 30), receipt(C, H, 5)];
-    const [finding, ...rest] = findSharedDevices([...named, receipt(E, H, 100), receipt(A, E, 50)], devices, AS_OF, rules);
+    const [finding, ...rest] = findSharedDevices([...named, receipt(E, H, 100), receipt(A, E, 50)], devices, W, rules);
     expect(rest).toEqual([]);
     expect(finding).toMatchObject({ kind: 'shared-device', subjectKey: `shared-device:${H}`, receiverId: H, userIds: [A, B, C, H].sort() });
     expect(finding!.receiptIds).toEqual(named.map((r) => r.id));
@@ -62,16 +63,16 @@ describe('shared devices', () => {
   });
 
   it('names nothing below the sender count, per device (two on one device and two on another are not three)', () => {
-    expect(findSharedDevices([receipt(A, H, 10), receipt(C, H, 10)], devices, AS_OF, rules)).toEqual([]);
-    expect(findSharedDevices([receipt(B, H, 10), receipt(D, H, 10), receipt(A, H, 10)], { [A]: ['x'], [B]: ['x', 'y'], [D]: ['y'] }, AS_OF, rules)).toEqual([]);
+    expect(findSharedDevices([receipt(A, H, 10), receipt(C, H, 10)], devices, W, rules)).toEqual([]);
+    expect(findSharedDevices([receipt(B, H, 10), receipt(D, H, 10), receipt(A, H, 10)], { [A]: ['x'], [B]: ['x', 'y'], [D]: ['y'] }, W, rules)).toEqual([]);
   });
 
   it('needs the senders inside the window, one receiver, and the coin minimum', () => {
-    expect(findSharedDevices([receipt(A, H, 10), receipt(B, H, 10), receipt(C, H, 10, 30)], devices, AS_OF, rules)).toEqual([]);
-    expect(findSharedDevices([receipt(A, H, 10), receipt(B, H, 10), receipt(C, E, 10)], devices, AS_OF, rules)).toEqual([]);
+    expect(findSharedDevices([receipt(A, H, 10), receipt(B, H, 10), receipt(C, H, 10, 30)], devices, W, rules)).toEqual([]);
+    expect(findSharedDevices([receipt(A, H, 10), receipt(B, H, 10), receipt(C, E, 10)], devices, W, rules)).toEqual([]);
     const three = [receipt(A, H, 10), receipt(B, H, 10), receipt(C, H, 10)];
-    expect(findSharedDevices(three, devices, AS_OF, { ...rules, sharedDeviceMinCoins: 31 })).toEqual([]);
-    expect(findSharedDevices(three, devices, AS_OF, { ...rules, sharedDeviceMinCoins: 30 })).toHaveLength(1);
+    expect(findSharedDevices(three, devices, W, { ...rules, sharedDeviceMinCoins: 31 })).toEqual([]);
+    expect(findSharedDevices(three, devices, W, { ...rules, sharedDeviceMinCoins: 30 })).toHaveLength(1);
   });
 });
 

@@ -14,7 +14,7 @@ export type FraudKind = 'round-trip' | 'shared-device';
 export const FRAUD_KINDS: readonly FraudKind[] = ['round-trip', 'shared-device'];
 
 export interface FraudRules {
-  /** How far back from the scan's `asOf` receipts count. */
+  /** How far back from the scan's `asOf` receipts count (the scan's `since`). */
   windowHours: number;
   roundTripMinCoinsEachWay: number;
   sharedDeviceMinSenders: number;
@@ -71,9 +71,21 @@ export interface FraudFinding {
   evidence: Record<string, unknown>;
 }
 
-function inWindow(receipts: readonly ReceiptFact[], asOf: number, rules: FraudRules): ReceiptFact[] {
-  const since = asOf - rules.windowHours * 3_600_000;
-  return receipts.filter((r) => r.createdAt > since && r.createdAt <= asOf && r.senderId !== r.receiverId);
+/** The receipts a scan looks at: created after `since`, up to and including `asOf` (epoch ms). */
+export interface ScanWindow {
+  since: number;
+  asOf: number;
+}
+
+/** The window a scan at `asOf` looks at under these rules. */
+export function scanWindow(asOf: number, rules: FraudRules): ScanWindow {
+  return { since: asOf - rules.windowHours * 3_600_000, asOf };
+}
+
+const windowHours = (w: ScanWindow) => Math.round(((w.asOf - w.since) / 3_600_000) * 100) / 100;
+
+function inWindow(receipts: readonly ReceiptFact[], w: ScanWindow): ReceiptFact[] {
+  return receipts.filter((r) => r.createdAt > w.since && r.createdAt <= w.asOf && r.senderId !== r.receiverId);
 }
 
 interface Leg {
@@ -86,9 +98,9 @@ interface Leg {
 
 const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-export function findRoundTrips(receipts: readonly ReceiptFact[], asOf: number, rules: FraudRules): FraudFinding[] {
+export function findRoundTrips(receipts: readonly ReceiptFact[], window: ScanWindow, rules: FraudRules): FraudFinding[] {
   const legs = new Map<string, Leg>();
-  for (const r of inWindow(receipts, asOf, rules)) {
+  for (const r of inWindow(receipts, window)) {
     const key = `${r.senderId}>${r.receiverId}`;
     const leg = legs.get(key) ?? { senderId: r.senderId, receiverId: r.receiverId, coins: 0, gifts: 0, receipts: [] };
     leg.coins += r.coins;
@@ -120,7 +132,7 @@ export function findRoundTrips(receipts: readonly ReceiptFact[], asOf: number, r
       userIds: [low, high],
       receiptIds: [...forward.receipts, ...back.receipts].map((r) => r.id).sort(compareNumericIds),
       evidence: {
-        windowHours: rules.windowHours,
+        windowHours: windowHours(window),
         minCoinsEachWay: rules.roundTripMinCoinsEachWay,
         legs: [legView(forward), legView(back)],
       },
@@ -136,11 +148,11 @@ export function findRoundTrips(receipts: readonly ReceiptFact[], asOf: number, r
 export function findSharedDevices(
   receipts: readonly ReceiptFact[],
   devicesBySender: Readonly<Record<string, readonly string[]>>,
-  asOf: number,
+  window: ScanWindow,
   rules: FraudRules,
 ): FraudFinding[] {
   const byReceiver = new Map<string, ReceiptFact[]>();
-  for (const r of inWindow(receipts, asOf, rules)) {
+  for (const r of inWindow(receipts, window)) {
     const list = byReceiver.get(r.receiverId) ?? [];
     list.push(r);
     byReceiver.set(r.receiverId, list);
@@ -173,7 +185,7 @@ export function findSharedDevices(
       userIds: [receiverId, ...flaggedSenders].sort(byId),
       receiptIds: named.map((r) => r.id).sort(compareNumericIds),
       evidence: {
-        windowHours: rules.windowHours,
+        windowHours: windowHours(window),
         minSenders: rules.sharedDeviceMinSenders,
         senders: flaggedSenders.size,
         sharedDevices,
