@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { createGiftFraudActivities, type ScanGiftFraudResult } from '../../activities/gift-fraud';
 import { createApiApp } from '../../api/app';
 import { DEFAULT_FRAUD_RULES, type FraudRules } from '../../domain/economy/fraud';
@@ -346,6 +349,22 @@ describe('staff review', () => {
     expect(errorCode(await as.post(`/staff/gift-flags/${flagId}/review`, { decision: 'release' }))).toBe('VALIDATION_FAILED');
     expect(errorCode(await as.post(`/staff/gift-flags/${flagId}/review`, { decision: 'delete', note: 'x' }))).toBe('VALIDATION_FAILED');
     expect(errorCode(await as.post(`/staff/gift-flags/${flagId}/review`, { decision: 'release', note: '   ' }))).toBe('VALIDATION_FAILED');
+  });
+});
+
+describe('scripts/staff.ts', () => {
+  it('grants staff (the routes answer at once) and revokes it; refuses a bad user id', async () => {
+    const tool = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', resolve(__dirname, '../../scripts/staff.ts'), ...args], { cwd: resolve(__dirname, '../..'), env: process.env });
+    const user = await fx.user(0);
+    const token = await stack.tokens.sign({ userId: user });
+    expect((await tool('grant', user.toUpperCase(), '--by', 'tester')).stdout).toMatch(/is now support staff/);
+    expect((await api.as({ userId: user, token }).get('/staff/gift-flags')).status).toBe(200);
+    expect(await stack.dataSource.query(`SELECT role, granted_by FROM staff_members WHERE user_id = $1`, [user])).toEqual([{ role: 'support', granted_by: 'tester' }]);
+    expect((await tool('revoke', user)).stdout).toMatch(/is no longer staff/);
+    expect(await stack.dataSource.query(`SELECT 1 FROM staff_members WHERE user_id = $1`, [user])).toEqual([]);
+    await expect(tool('grant', 'not-a-user-id')).rejects.toMatchObject({ stderr: expect.stringMatching(/usage/) });
+    await expect(tool('grant', randomUUID())).rejects.toMatchObject({ stderr: expect.stringMatching(/no such user/) });
   });
 });
 
