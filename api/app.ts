@@ -26,6 +26,10 @@ import { relationRoutes } from './relations/routes';
 import { giftRoutes } from './gifts/routes';
 import { createGiftCatalog, ViewerRegions, type GiftCatalog } from '../services/gifts';
 import { realtimeRoutes } from './realtime/routes';
+import { StaffMembers } from '../db/repositories/gift-fraud';
+import { GiftFraudReviews, type ReceiptReversal } from '../services/gift-fraud/review';
+import { StaffAccess } from '../services/gift-fraud/staff-access';
+import { staffRoutes } from './staff/routes';
 import { SocketTickets } from '../platform/auth/socket-tickets';
 import { dailyRewardRoutes } from './daily-reward/routes';
 import { RoomDirectory } from '../db/repositories/rooms';
@@ -58,6 +62,8 @@ export interface ApiDeps {
   access?: AccessChecks;
   /** The gift catalog, started (background refresh); without it the app builds one that refreshes when read. */
   gifts?: GiftCatalog;
+  /** How staff review reverses held gift receipts (refunding their senders). */
+  receiptReversal?: ReceiptReversal;
   /** Announces committed gifts to rooms and receivers; api/main.ts flushes its pending combo updates at shutdown. */
   giftAnnouncer?: GiftAnnouncer;
 }
@@ -66,6 +72,16 @@ export interface ApiDeps {
 function receiptsOf(gift: CommittedGift) {
   return gift.receivers.map((r) => ({ senderId: gift.senderId, receiverId: r.userId, roomId: gift.roomId, coins: r.coins, diamonds: r.diamonds, at: gift.at }));
 }
+
+/**
+ * Until the settlement capability's `reverseReceipts` (services/economy/clawback.ts) is wired
+ * here, a `reverse` review fails (500) and changes nothing: its transaction rolls back.
+ */
+const reversalNotWired: ReceiptReversal = {
+  reverse() {
+    return Promise.reject(new Error('gift receipt reversal is not wired into the API (ApiDeps.receiptReversal)'));
+  },
+};
 
 const MINUTE = 60_000;
 
@@ -166,11 +182,18 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     live: roomServices.live,
     catalog: gifts,
     listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }],
+    onRefused: (code) => metrics.giftRefusals.inc({ code }),
     onListenerError: (err) => logger.warn({ err }, 'after a gift committed, telling the room or the rankings failed'),
   });
   userRoutes.use(walletRoutes({ wallet: economy.wallet }).routes());
   userRoutes.use(giftSendRoutes({ gifts: economy.gifts }).routes());
   userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());
+  userRoutes.use(
+    staffRoutes({
+      staff: new StaffAccess(new StaffMembers(deps.dataSource)),
+      reviews: new GiftFraudReviews({ dataSource: deps.dataSource, reversal: deps.receiptReversal ?? reversalNotWired, metrics }),
+    }).routes(),
+  );
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());

@@ -15,6 +15,7 @@ export const searchAttributeRegistrations = ['UserId=Keyword', 'FlowKind=Keyword
 export const FlowKind = {
   DailyReward: 'daily-reward',
   PhoneOtp: 'phone-otp',
+  GiftFraudScan: 'gift-fraud-scan',
 } as const;
 export type FlowKind = (typeof FlowKind)[keyof typeof FlowKind];
 

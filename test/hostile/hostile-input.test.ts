@@ -70,6 +70,8 @@ beforeAll(async () => {
   await edge.rooms.ban(owner.userId, room.id, banned.userId, 'spam');
   const { message } = await edge.rooms.postChat(seated.userId, room.id, { text: 'hello', clientMsgId: `m-${randomUUID()}` });
   w = { room, owner, admin, seated, target, banned, messageId: message.id };
+  // Staff, so the staff routes' own validation is what refuses (everyone else gets 403 first).
+  await stack.dataSource.query(`INSERT INTO staff_members (user_id, granted_by) VALUES ($1, 'hostile test')`, [owner.userId]);
 });
 
 afterAll(async () => {
@@ -147,7 +149,7 @@ function isErrorShape(body: unknown): boolean {
 
 // -- What must not change ------------------------------------------------------------------------
 
-const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -318,6 +320,12 @@ function specs(): Record<string, RouteSpec> {
       headers: { 'idempotency-key': randomUUID() },
       params: { id: room },
       body: { giftId: ['rose', 'enum'], quantity: [2, 'minutes'], to: [[w.target.userId], 'uuid'] },
+    },
+    'GET /v1/staff/gift-flags': { query: { status: ['open', 'enum'], ...page } },
+    'GET /v1/staff/gift-flags/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/staff/gift-flags/:id/review': {
+      params: { id: [randomUUID(), 'uuid-path'] },
+      body: { decision: ['release', 'enum'], note: ['looks fine\nchecked the rooms', 'multiline-text'] },
     },
   };
 }
