@@ -1,12 +1,14 @@
 import { createDailyRewardActivities, type DailyRewardActivityDeps } from './daily-reward';
+import { createGiftSettlementActivities, type GiftSettlementActivityDeps } from './gift-settlement';
 import { createOtpActivities, type OtpActivityDeps } from './otp';
 
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps;
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftSettlementActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDailyRewardActivities(deps),
     ...createOtpActivities(deps),
+    ...createGiftSettlementActivities(deps),
   };
 }

@@ -15,6 +15,10 @@ export const searchAttributeRegistrations = ['UserId=Keyword', 'FlowKind=Keyword
 export const FlowKind = {
   DailyReward: 'daily-reward',
   PhoneOtp: 'phone-otp',
+  /** One flow per receiver and UTC day of receipt: pending diamonds → available. */
+  GiftSettlement: 'gift-settlement',
+  /** The scheduled run that starts the day's settlement flows. */
+  GiftSettlementDispatch: 'gift-settlement-dispatch',
 } as const;
 export type FlowKind = (typeof FlowKind)[keyof typeof FlowKind];
 

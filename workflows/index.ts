@@ -1,3 +1,4 @@
 // The workflow bundle's entry: every workflow type the worker registers.
 export { dailyRewardWorkflow } from './daily-reward/workflow';
 export { otpWorkflow } from './otp/workflow';
+export { giftSettlementDispatchWorkflow, giftSettlementWorkflow } from './gift-settlement/workflow';
