@@ -106,7 +106,8 @@ export function summarizeSettlement(state: GiftSettlementState): string {
     return `${head}: ${gifts(settled.receipts)}, ${count(settled.diamonds)} diamonds settled${at}${tail}`;
   }
   if (state.phase === 'retrying') {
-    return `${head}: settlement failed (${state.lastErrorType ?? 'error'}, ${count(state.failures)} times); retrying at ${utcMinute(state.settlesAt)}${tail}`;
+    const times = state.failures === 1 ? 'once' : `${count(state.failures)} times`;
+    return `${head}: settlement failed ${times} (${state.lastErrorType ?? 'error'}); retrying at ${utcMinute(state.settlesAt)}${tail}`;
   }
   const pending = t ? `${gifts(t.pending.receipts)}, ${count(t.pending.diamonds)} diamonds pending` : 'gifts pending';
   const settled = t?.settled.receipts ? `; ${count(t.settled.diamonds)} diamonds settled` : '';
