@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
-import { GiftReceipts } from '../../db/repositories/gift-receipts';
+import { GiftReceipts, SETTLEMENT_BATCH_LIMIT } from '../../db/repositories/gift-receipts';
 import { SettlementFlowRecords, type ReceiverDay } from '../../db/repositories/settlement-flows';
 import type { ReceiverDayTotals, UtcDay } from '../../domain/economy/settlement';
 import { startGiftSettlementFlow } from '../../services/economy/settlement-flows';
@@ -52,18 +52,26 @@ export function createGiftSettlementActivities({ dataSource, temporal }: GiftSet
     },
 
     /**
-     * One transaction: lock the day's matured pending receipts, one ledger entry for their
-     * diamonds, mark them settled. A retry after a commit (the worker died before reporting)
+     * One transaction (per 5,000 receipts): lock the day's matured pending receipts, one ledger
+     * entry for their diamonds, mark them settled. A retry after a commit (the worker died before reporting)
      * settles nothing more and reports the day as it stands.
      */
     async settleReceiverDay(input: SettleReceiverDayInput): Promise<SettleReceiverDayResult> {
       return asActivity(async () => {
         const asOf = new Date(input.asOf);
         if (Number.isNaN(asOf.getTime())) throw new Error(`asOf is not an instant: ${input.asOf}`);
-        const { settled, totals } = await dataSource.transaction((tx) =>
-          receipts.settleReceiverDay(tx, { receiverId: input.receiverId, day: input.day, asOf, ignoreHold: input.ignoreHold }),
-        );
-        return { settledNow: { receipts: settled.receiptIds.length, diamonds: settled.diamonds, entryId: settled.entryId }, totals };
+        const settledNow: SettleReceiverDayResult['settledNow'] = { receipts: 0, diamonds: 0, entryId: null };
+        // A bounded transaction per batch (one entry each); almost always a single one.
+        for (;;) {
+          const { settled, totals } = await dataSource.transaction((tx) =>
+            receipts.settleReceiverDay(tx, { receiverId: input.receiverId, day: input.day, asOf, ignoreHold: input.ignoreHold }),
+          );
+          settledNow.receipts += settled.receiptIds.length;
+          settledNow.diamonds += settled.diamonds;
+          settledNow.entryId = settled.entryId ?? settledNow.entryId;
+          if (settled.receiptIds.length < SETTLEMENT_BATCH_LIMIT) return { settledNow, totals };
+          Context.current().heartbeat();
+        }
       });
     },
 

@@ -51,6 +51,9 @@ interface RawReceipt {
   created_at: Date;
 }
 
+/** Receipts one settlement transaction moves at most (a few thousand row locks, well inside the statement timeout). */
+export const SETTLEMENT_BATCH_LIMIT = 5_000;
+
 const RECEIPT_COLUMNS = 'id, send_id, sender_id, receiver_id, room_id, coins, diamonds, state, created_at';
 
 /**
@@ -73,10 +76,12 @@ export class GiftReceipts {
    * pending one with `ignoreHold`), with one ledger entry keyed by the batch's lowest receipt id.
    * Held receipts (anti-fraud) are left for review. A retry after a commit finds nothing left to
    * settle, so it changes nothing; the day's totals it returns still show what was settled.
+   * At most `limit` receipts per call (oldest first), so a host's record day is several bounded
+   * transactions rather than one that locks everything at once.
    */
   async settleReceiverDay(
     tx: EntityManager,
-    input: { receiverId: string; day: UtcDay; asOf: Date; ignoreHold?: boolean },
+    input: { receiverId: string; day: UtcDay; asOf: Date; ignoreHold?: boolean; limit?: number },
   ): Promise<{ settled: SettledBatch; totals: ReceiverDayTotals }> {
     const { startMs, endMs } = utcDayBounds(input.day);
     const rows: { id: string; diamonds: string }[] = await tx.query(
@@ -84,8 +89,9 @@ export class GiftReceipts {
         WHERE receiver_id = $1 AND created_at >= $2 AND created_at < $3 AND state = 'pending'
           AND ($4::boolean OR hold_until <= $5)
         ORDER BY id
+        LIMIT $6
           FOR UPDATE`,
-      [input.receiverId, new Date(startMs), new Date(endMs), input.ignoreHold === true, input.asOf],
+      [input.receiverId, new Date(startMs), new Date(endMs), input.ignoreHold === true, input.asOf, input.limit ?? SETTLEMENT_BATCH_LIMIT],
     );
     const settled = await this.settleLocked(tx, input.receiverId, rows, input.day, { day: input.day });
     return { settled, totals: await this.dayTotals(tx, input.receiverId, input.day) };

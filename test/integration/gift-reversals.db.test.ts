@@ -139,3 +139,21 @@ it('a settlement waiting on a clawback that reverses a gift does not settle that
   expect((await gifts.receipts([gift!, other!])).map((r) => r.state)).toEqual(['reversed', 'settled']);
   expect(await gifts.wallet(host)).toMatchObject({ diamonds: 25 });
 });
+
+it('a day larger than one batch settles in several bounded transactions, one entry each', async () => {
+  const { a, host, room } = await party();
+  const now = Date.now();
+  const ids = await gifts.send({ senderId: a, roomId: room, receivers: [host], coinsEach: 10, diamondsEach: 5, at: now, holdHours: 0 });
+  ids.push(...(await gifts.send({ senderId: a, roomId: room, receivers: [host], coinsEach: 10, diamondsEach: 6, at: now, holdHours: 0 })));
+  ids.push(...(await gifts.send({ senderId: a, roomId: room, receivers: [host], coinsEach: 10, diamondsEach: 7, at: now, holdHours: 0 })));
+  const day = utcDayOf(now);
+  const settle = () => stack.dataSource.transaction((tx) => receipts.settleReceiverDay(tx, { receiverId: host, day, asOf: new Date(now + 1_000), limit: 2 }));
+  expect((await settle()).settled).toMatchObject({ receiptIds: ids.slice(0, 2), diamonds: 11 });
+  const last = await settle();
+  expect(last.settled).toMatchObject({ receiptIds: ids.slice(2), diamonds: 7 });
+  expect(last.totals).toMatchObject({ settled: { receipts: 3, diamonds: 18 }, pending: { receipts: 0 } });
+  expect((await gifts.entries(host, 'settlement')).map((e) => [e.amount, e.key])).toEqual([
+    [11, `settlement:${host}:${day}:${ids[0]}`],
+    [7, `settlement:${host}:${day}:${ids[2]}`],
+  ]);
+});
