@@ -1,12 +1,14 @@
 import { createDailyRewardActivities, type DailyRewardActivityDeps } from './daily-reward';
 import { createOtpActivities, type OtpActivityDeps } from './otp';
+import { createRechargeActivities, type RechargeActivityDeps } from './recharge';
 
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps;
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & RechargeActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDailyRewardActivities(deps),
     ...createOtpActivities(deps),
+    ...createRechargeActivities(deps),
   };
 }

@@ -15,6 +15,8 @@ export const searchAttributeRegistrations = ['UserId=Keyword', 'FlowKind=Keyword
 export const FlowKind = {
   DailyReward: 'daily-reward',
   PhoneOtp: 'phone-otp',
+  StoreRecharge: 'store-recharge',
+  StoreVoidedPurchases: 'store-voided-purchases',
 } as const;
 export type FlowKind = (typeof FlowKind)[keyof typeof FlowKind];
 

@@ -5,6 +5,7 @@ import { createDataSource } from '../db/data-source';
 import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { RedisUserEventPublisher } from '../platform/events/publisher';
 import { smsSenderFromConfig } from '../platform/sms/from-config';
+import { googlePlayFromConfig } from '../platform/stores/from-config';
 import { createLogger, temporalLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
 import { createAuraWorker } from './create-worker';
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
       secrets: new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY),
       sms: smsSenderFromConfig(config, redis),
       codeTtlMinutes: Math.round(config.OTP_CODE_TTL_SECONDS / 60),
+      // Unset: recharges wait (and are retried) until a service account is configured.
+      store: googlePlayFromConfig(config),
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
     },
