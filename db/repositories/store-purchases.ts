@@ -176,7 +176,7 @@ export class StorePurchaseRecords {
    */
   async balanceAfterCredit(creditKey: string, manager: EntityManager = this.dataSource.manager): Promise<number | null> {
     const rows = (await manager.query(
-      `SELECT balance_after FROM ledger_entries WHERE idempotency_key IN ($1, $1 || ':recovery') AND currency = 'coins' ORDER BY id DESC LIMIT 1`,
+      `SELECT balance_after FROM ledger_entries WHERE idempotency_key IN ($1::text, $1::text || ':recovery') AND currency = 'coins' ORDER BY id DESC LIMIT 1`,
       [creditKey],
     )) as { balance_after: string }[];
     return rows[0] ? Number(rows[0].balance_after) : null;

@@ -16,7 +16,7 @@ export type RechargeOutcome =
 export interface RechargeStatus {
   phase: 'verifying' | 'waiting-for-store' | 'crediting' | 'consuming' | 'done';
   outcome: RechargeOutcome | null;
-  /** Rounds of attempts at the store that failed (each round is the activity's 4 attempts). */
+  /** Rounds of attempts that failed, verify and consume together (each round is an activity's 4 attempts). */
   failedRounds: number;
   /** When the flow asks the store again, while it waits. */
   nextAttemptAt: string | null;

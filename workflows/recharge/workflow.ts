@@ -50,7 +50,6 @@ export async function rechargeWorkflow(input: RechargeInput): Promise<RechargeOu
 
   if (outcome.status === 'credited') {
     status.phase = 'consuming';
-    status.failedRounds = 0;
     describe();
     await untilDone(() => activities.consumePurchase({ purchaseId: input.purchaseId }), null);
     status.consumed = true;
@@ -85,7 +84,7 @@ export async function rechargeWorkflow(input: RechargeInput): Promise<RechargeOu
    * `deadline` (when given) the purchase is refused as STORE_UNAVAILABLE.
    */
   async function untilDone<T>(step: () => Promise<T>, deadline: number | null): Promise<T | { refused: RechargeOutcome & { status: 'refused' } }> {
-    for (;;) {
+    for (let round = 1; ; round++) {
       try {
         const result = await step();
         status.nextAttemptAt = null;
@@ -95,7 +94,7 @@ export async function rechargeWorkflow(input: RechargeInput): Promise<RechargeOu
         const code = refusalCode(err);
         if (code) return { refused: { status: 'refused', code, message: refusalMessage(err) } };
         status.failedRounds += 1;
-        const wait = retryRoundWaitMs(status.failedRounds);
+        const wait = retryRoundWaitMs(round);
         if (deadline !== null && Date.now() + wait > deadline) {
           await activities.refuseRecharge({ purchaseId: input.purchaseId, code: ErrorCode.StoreUnavailable });
           return { refused: { status: 'refused', code: ErrorCode.StoreUnavailable, message: 'the store could not confirm the purchase in time' } };
