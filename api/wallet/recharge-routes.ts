@@ -4,7 +4,7 @@ import { PRODUCT_ID_PATTERN, PURCHASE_TOKEN_PATTERN } from '../../domain/economy
 import { entityId } from '../../domain/input/fields';
 import type { RechargeService, RechargeView } from '../../services/recharge/recharge-service';
 import type { ApiContext, ApiState } from '../http/context';
-import { parseInput } from '../http/validate';
+import { noBody, parseInput } from '../http/validate';
 
 const googlePlayBody = z
   .object({
@@ -12,7 +12,7 @@ const googlePlayBody = z
     purchaseToken: z.string().regex(PURCHASE_TOKEN_PATTERN, 'a Google Play purchase token'),
   })
   .strict();
-const packagesQuery = z.object({ region: z.string().regex(/^[A-Za-z]{2}$/, 'an ISO 3166-1 alpha-2 region').transform((r) => r.toUpperCase()).optional() }).strict();
+const packagesQuery = z.object({ region: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code such as "IN"').optional() }).strict();
 const rechargeParams = z.object({ id: entityId }).strict();
 
 /** Coin packages and store recharges of the signed-in user. */
@@ -26,11 +26,13 @@ export function rechargeRoutes(deps: { recharges: RechargeService }): Router<Api
   });
 
   router.post('/recharges/google-play', async (ctx) => {
+    parseInput(noBody, ctx.query);
     const input = parseInput(googlePlayBody, ctx.request.body ?? {});
     answer(ctx, await deps.recharges.rechargeGooglePlay(me(ctx), input.productId, input.purchaseToken));
   });
 
   router.get('/recharges/:id', async (ctx) => {
+    parseInput(noBody, ctx.query);
     const { id } = parseInput(rechargeParams, ctx.params);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await deps.recharges.get(me(ctx), id);

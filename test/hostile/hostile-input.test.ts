@@ -146,7 +146,7 @@ function isErrorShape(body: unknown): boolean {
 
 // -- What must not change ------------------------------------------------------------------------
 
-const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'store_purchases'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -301,6 +301,9 @@ function specs(): Record<string, RouteSpec> {
     'DELETE /v1/users/:id/block': { params: { id: [w.target.userId, 'uuid-path'] } },
     'GET /v1/me/following': { query: page },
     'GET /v1/me/blocked': { query: page },
+    'GET /v1/wallet/packages': { query: { region: ['IN', 'region'] } },
+    'POST /v1/wallet/recharges/google-play': { body: { productId: ['coins_500', 'enum'], purchaseToken: ['hostile-purchase-token-0001.AO-J1Oz', 'token'] } },
+    'GET /v1/wallet/recharges/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
   };
 }
 

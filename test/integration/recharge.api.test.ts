@@ -75,7 +75,7 @@ async function wallet(userId: string) {
 describe('GET /v1/wallet/packages', () => {
   it('lists the enabled packages in order with the price shown in the region, or the default one', async () => {
     const { call } = await signedInUser();
-    const india = await call('GET', '/v1/wallet/packages?region=in');
+    const india = await call('GET', '/v1/wallet/packages?region=IN');
     expect(india.status).toBe(200);
     const items = india.body.items as { productId: string; coins: number; bonusCoins: number; price: { region: string; currencyCode: string; priceMicros: number } }[];
     expect(items.map((p) => p.productId)).toEqual(['coins_100', 'coins_500', 'coins_1200', 'coins_3000', 'coins_6500', 'coins_14000']);
@@ -83,6 +83,7 @@ describe('GET /v1/wallet/packages', () => {
     const elsewhere = await call('GET', '/v1/wallet/packages?region=FR');
     expect((elsewhere.body.items as { price: unknown }[])[0]!.price).toEqual({ region: 'default', priceMicros: 990_000, currencyCode: 'USD' });
     expect((await call('GET', '/v1/wallet/packages?region=FRA')).status).toBe(400);
+    expect((await call('GET', '/v1/wallet/packages')).status).toBe(200);
   });
 });
 
