@@ -20,6 +20,9 @@ import { authRoutes, sessionRoutes } from './auth/routes';
 import { createAuthServices } from '../services/auth';
 import { DailyRewardFlows } from '../services/daily-reward/flow-client';
 import { meRoutes } from './me/routes';
+import { rechargeRoutes } from './wallet/recharge-routes';
+import { RechargeService } from '../services/recharge/recharge-service';
+import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { roomRoutes } from './rooms/routes';
 import { createRoomService } from '../services/rooms';
 import { relationRoutes } from './relations/routes';
@@ -187,6 +190,17 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   });
   userRoutes.use(walletRoutes({ wallet: economy.wallet }).routes());
   userRoutes.use(giftSendRoutes({ gifts: economy.gifts }).routes());
+  userRoutes.use(
+    rechargeRoutes({
+      recharges: new RechargeService({
+        dataSource: deps.dataSource,
+        temporal: deps.temporal,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        secrets: new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY),
+        waitMs: config.RECHARGE_WAIT_MS,
+      }),
+    }).routes(),
+  );
   userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());
   userRoutes.use(
     staffRoutes({
