@@ -1,8 +1,9 @@
 import { createDailyRewardActivities, type DailyRewardActivityDeps } from './daily-reward';
 import { createGiftFraudActivities, type GiftFraudActivityDeps } from './gift-fraud';
+import { createGiftSettlementActivities, type GiftSettlementActivityDeps } from './gift-settlement';
 import { createOtpActivities, type OtpActivityDeps } from './otp';
 
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps;
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -10,5 +11,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createDailyRewardActivities(deps),
     ...createOtpActivities(deps),
     ...createGiftFraudActivities(deps),
+    ...createGiftSettlementActivities(deps),
   };
 }

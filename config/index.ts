@@ -135,6 +135,10 @@ const schema = z
 
     /** Economy: see README "Money rules". Diamonds from a gift stay pending this long. */
     GIFT_SETTLEMENT_HOLD_HOURS: z.coerce.number().min(0).max(24 * 90).default(72),
+    /** How often the scheduled dispatcher starts the settlement flows of new receiver-days. */
+    GIFT_SETTLEMENT_DISPATCH_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
+    /** Receiver-days one dispatch call starts (a run makes up to 5 calls while each fills it). */
+    GIFT_SETTLEMENT_DISPATCH_BATCH: z.coerce.number().int().min(1).max(5000).default(200),
     /** Receivers one send may reach ("everyone in the room" included). */
     GIFT_MAX_RECEIVERS: z.coerce.number().int().min(1).max(500).default(100),
     /** Anti-fraud caps in coins per UTC day: per sender, and per sender-receiver pair. */

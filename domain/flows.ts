@@ -16,6 +16,10 @@ export const FlowKind = {
   DailyReward: 'daily-reward',
   PhoneOtp: 'phone-otp',
   GiftFraudScan: 'gift-fraud-scan',
+  /** One flow per receiver and UTC day of receipt: pending diamonds → available. */
+  GiftSettlement: 'gift-settlement',
+  /** The scheduled run that starts the day's settlement flows. */
+  GiftSettlementDispatch: 'gift-settlement-dispatch',
 } as const;
 export type FlowKind = (typeof FlowKind)[keyof typeof FlowKind];
 

@@ -7,7 +7,9 @@ import { RedisUserEventPublisher } from '../platform/events/publisher';
 import { smsSenderFromConfig } from '../platform/sms/from-config';
 import { createLogger, temporalLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
+import { connectTemporalClient } from '../platform/temporal';
 import { createAuraWorker } from './create-worker';
+import { ensureSchedules } from './schedules';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -16,6 +18,8 @@ async function main(): Promise<void> {
   Runtime.install({ logger: temporalLogger(logger) });
   const dataSource = await createDataSource({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'aura-worker' }).initialize();
   const redis = createRedis(config.REDIS_URL, { name: 'aura-worker' });
+  // A client for what activities start (settlement flows) and for the schedules.
+  const temporal = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
   const { worker, connection } = await createAuraWorker(
     {
       address: config.TEMPORAL_ADDRESS,
@@ -30,14 +34,18 @@ async function main(): Promise<void> {
       secrets: new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY),
       sms: smsSenderFromConfig(config, redis),
       codeTtlMinutes: Math.round(config.OTP_CODE_TTL_SECONDS / 60),
+      temporal,
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
     },
     logger,
   );
+  const schedules = await ensureSchedules(temporal, config);
+  logger.info({ schedules }, 'schedules ensured');
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and drains in-flight tasks.
   await worker.run();
   await connection.close();
+  await temporal.connection.close();
   redis.disconnect();
   await dataSource.destroy();
   logger.info('worker stopped');

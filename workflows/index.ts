@@ -2,3 +2,4 @@
 export { dailyRewardWorkflow } from './daily-reward/workflow';
 export { otpWorkflow } from './otp/workflow';
 export { giftFraudScanWorkflow } from './gift-fraud/workflow';
+export { giftSettlementDispatchWorkflow, giftSettlementWorkflow } from './gift-settlement/workflow';
