@@ -26,6 +26,10 @@ import { relationRoutes } from './relations/routes';
 import { realtimeRoutes } from './realtime/routes';
 import { SocketTickets } from '../platform/auth/socket-tickets';
 import { dailyRewardRoutes } from './daily-reward/routes';
+import { RoomDirectory } from '../db/repositories/rooms';
+import { createGiftRankings } from '../services/rankings';
+import { RankingPages } from '../services/rankings/ranking-pages';
+import { rankingRoutes } from './rankings/routes';
 import { healthRoutes, liveness } from './health/routes';
 import { requireAccessToken } from './http/auth';
 import type { ApiState } from './http/context';
@@ -132,6 +136,9 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(identityRoutes({ social }).routes());
   userRoutes.use(roomRoutes({ rooms: createRoomService({ ...deps, metricsRegistry: metrics.registry }).rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
+  // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
+  const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
+  userRoutes.use(rankingRoutes({ pages: new RankingPages({ rankings, users, rooms: new RoomDirectory(deps.dataSource) }) }).routes());
   userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });

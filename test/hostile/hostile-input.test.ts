@@ -7,6 +7,7 @@ import { Sessions } from '../../services/auth/sessions';
 import { SessionStore } from '../../db/repositories/sessions';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import type { RoomView } from '../../domain/rooms/model';
+import { periodIdAt } from '../../domain/economy/ranking-periods';
 import { startEdge, testLogger } from '../support/app-harness';
 import { connectRealStack, type RealStack } from '../support/real-stack';
 import { FORWARDED_FOR, RoomJanitor, UNLIMITED_RATES } from '../support/room-api';
@@ -299,6 +300,12 @@ function specs(): Record<string, RouteSpec> {
     'DELETE /v1/users/:id/follow': { params: { id: [w.target.userId, 'uuid-path'] } },
     'PUT /v1/users/:id/block': { params: { id: [w.target.userId, 'uuid-path'] } },
     'DELETE /v1/users/:id/block': { params: { id: [w.target.userId, 'uuid-path'] } },
+    'GET /v1/rankings/wealth': { query: { period: ['weekly', 'enum'], at: [periodIdAt('weekly', Date.now()), 'period-id'], limit: ['5', 'limit'] } },
+    'GET /v1/rankings/charm': { query: { period: ['monthly', 'enum'], at: [periodIdAt('monthly', Date.now()), 'period-id'], limit: ['5', 'limit'] } },
+    'GET /v1/rooms/:id/rankings/contribution': {
+      params: { id: room },
+      query: { period: ['daily', 'enum'], at: [periodIdAt('daily', Date.now()), 'period-id'], limit: ['5', 'limit'] },
+    },
     'GET /v1/me/following': { query: page },
     'GET /v1/me/blocked': { query: page },
   };
