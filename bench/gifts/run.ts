@@ -53,6 +53,8 @@ const opts = {
   fromSource: env.BENCH_FROM_SOURCE === '1',
   /** Write V8 CPU profiles of the API (node --cpu-prof) into this folder. */
   profileDir: env.BENCH_PROFILE_DIR ? resolve(env.BENCH_PROFILE_DIR) : undefined,
+  /** Log every PostgreSQL statement with its duration (log_min_duration_statement=0; slows it): for profiling, with BENCH_KEEP_DATA=1. */
+  pgLogStatements: env.BENCH_PG_LOG_STATEMENTS === '1',
   /** Which parts run: a, b, claims, bare. */
   scenarios: (env.BENCH_SCENARIOS ?? 'a,b,claims,bare').split(','),
   out: resolve(root, env.BENCH_OUT ?? 'bench/results/gifts-latest.md'),
@@ -232,7 +234,7 @@ async function phase(
           type: 'run',
           baseUrl,
           // Each process its own share: in a closed loop, no sender has two requests in flight unless its turn comes round first.
-          tasks: tasks.filter((_, j) => j % n === i),
+          tasks: tasks.length < n ? tasks : tasks.filter((_, j) => j % n === i),
           concurrency: perProcess,
           measureFrom,
           measureUntil,
@@ -314,6 +316,13 @@ async function main(): Promise<void> {
     startTemporalDevServer({ cliPath, port: temporalPort, dbFile: join(dir, 'temporal.sqlite'), namespace: 'default', output: { file: join(logs, 'temporal.log') } }).then(track),
   ]);
   await migrateAndSeed(postgres.url, { seed: false });
+  if (opts.pgLogStatements) {
+    const admin = await createDataSource({ url: postgres.url, poolSize: 1, applicationName: 'bench-gifts-admin' }).initialize();
+    await admin.query(`ALTER SYSTEM SET log_min_duration_statement = 0`);
+    await admin.query(`ALTER SYSTEM SET log_line_prefix = '%m [%p] %a '`);
+    await admin.query(`SELECT pg_reload_conf()`);
+    await admin.destroy();
+  }
 
   const appEnv: NodeJS.ProcessEnv = {
     ...env,
