@@ -308,6 +308,7 @@ function specs(): Record<string, RouteSpec> {
     },
     'GET /v1/me/following': { query: page },
     'GET /v1/me/blocked': { query: page },
+    'GET /v1/gifts': { query: { region: ['IN', 'region'] } },
   };
 }
 
