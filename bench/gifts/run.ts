@@ -316,12 +316,14 @@ async function main(): Promise<void> {
     startTemporalDevServer({ cliPath, port: temporalPort, dbFile: join(dir, 'temporal.sqlite'), namespace: 'default', output: { file: join(logs, 'temporal.log') } }).then(track),
   ]);
   await migrateAndSeed(postgres.url, { seed: false });
+  const dataSource = await createDataSource({ url: postgres.url, poolSize: 8, applicationName: 'bench-gifts' }).initialize();
+  cleanups.push({ what: 'orchestrator pool', run: () => dataSource.destroy() });
+  // Before the API starts: its catalog is read once and then refreshed every GIFT_CATALOG_REFRESH_MS.
+  const giftId = await createBenchGift(dataSource);
   if (opts.pgLogStatements) {
-    const admin = await createDataSource({ url: postgres.url, poolSize: 1, applicationName: 'bench-gifts-admin' }).initialize();
-    await admin.query(`ALTER SYSTEM SET log_min_duration_statement = 0`);
-    await admin.query(`ALTER SYSTEM SET log_line_prefix = '%m [%p] %a '`);
-    await admin.query(`SELECT pg_reload_conf()`);
-    await admin.destroy();
+    await dataSource.query(`ALTER SYSTEM SET log_min_duration_statement = 0`);
+    await dataSource.query(`ALTER SYSTEM SET log_line_prefix = '%m [%p] %a '`);
+    await dataSource.query(`SELECT pg_reload_conf()`);
   }
 
   const appEnv: NodeJS.ProcessEnv = {
@@ -373,15 +375,12 @@ async function main(): Promise<void> {
   log(`API pid ${api.child.pid} (${opts.fromSource ? 'tsx' : 'dist/'}), edge pid ${edge.child.pid}, worker pid ${worker.child.pid}`);
 
   // --- provisioning: users, wallets, the gift, rooms and their members ---
-  const dataSource = await createDataSource({ url: postgres.url, poolSize: 8, applicationName: 'bench-gifts' }).initialize();
-  cleanups.push({ what: 'orchestrator pool', run: () => dataSource.destroy() });
   const redisClient = createRedis(redis.url, { name: 'bench-gifts' });
   cleanups.push({ what: 'orchestrator redis', run: () => redisClient.disconnect() });
   const tokens = accessTokensFromConfig(config);
   const { rooms } = createRoomService({ config, dataSource, redis: redisClient });
   // Members made here are leased for an hour: they never lapse mid-run.
   const seeder = new RoomLiveState(redisClient, { ...liveStateSettingsFromConfig(config), leaseMs: 3_600_000 });
-  const giftId = await createBenchGift(dataSource);
   const newUsers = async (n: number, label: string): Promise<string[]> => {
     const rows = (await dataSource.query(
       `WITH u AS (INSERT INTO users (display_name, time_zone) SELECT $2 || ' ' || g, 'UTC' FROM generate_series(1, $1::int) g RETURNING id),
