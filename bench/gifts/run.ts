@@ -42,7 +42,7 @@ const opts = {
   roomsA: Number(env.BENCH_ROOMS_A ?? 50),
   listeners: Number(env.BENCH_LISTENERS ?? 1000),
   /** Requests in flight in all, per level (split over the sender processes). */
-  concurrency: list('BENCH_CONCURRENCY', [16, 64]),
+  concurrency: list('BENCH_CONCURRENCY', [16, 32, 64]),
   claimConcurrency: Number(env.BENCH_CLAIM_CONCURRENCY ?? 16),
   senderProcesses: Number(env.BENCH_SENDER_PROCESSES ?? 2),
   listenerProcesses: Number(env.BENCH_LISTENER_PROCESSES ?? 2),
