@@ -197,15 +197,26 @@ interface Phase {
   seconds: number;
   cpu: Record<string, number>;
   load: [number, number];
+  /** Redis commands and PostgreSQL commits per success (every process's, the load's share dominates). */
+  redisCommandsPerOk: number;
+  pgCommitsPerOk: number;
+  /** Mean number of the API's PostgreSQL connections in each state over the window, sampled every 250 ms. */
+  apiConnections: Record<string, number>;
   /** (b): send → room event receipt at the listeners, by event type. */
   events?: Record<string, { sends: number; deliveries: number; p50: number; p99: number; p999: number; max: number }>;
   sendsWithoutEvent?: number;
+  /** Seconds after the last send until the listeners stopped receiving. */
+  drainSeconds?: number;
 }
 
 interface Processes {
   senders: ChildProcess[];
   listeners: ChildProcess[];
   roots: Record<string, number[]>;
+  /** Reads Redis's total commands processed (INFO stats) and PostgreSQL's commits. */
+  counters: () => Promise<{ redisCommands: number; pgCommits: number }>;
+  /** The API's pooled PostgreSQL connections by state right now (pg_stat_activity). */
+  apiConnections: () => Promise<Record<string, number>>;
 }
 
 async function phase(
@@ -225,7 +236,21 @@ async function phase(
   const measureUntil = measureFrom + seconds * 1000;
   const load0 = loadavg()[0]!;
   let cpu0: Record<string, number> = {};
-  const cpuTimer = setTimeout(() => (cpu0 = cpuSample(procs.roots)), Math.max(0, measureFrom - nowMs()));
+  let counters0 = { redisCommands: 0, pgCommits: 0 };
+  const connections: Record<string, number> = {};
+  let samples = 0;
+  let sampler: NodeJS.Timeout | undefined;
+  const cpuTimer = setTimeout(() => {
+    cpu0 = cpuSample(procs.roots);
+    void procs.counters().then((c) => (counters0 = c));
+    sampler = setInterval(() => {
+      void procs.apiConnections().then((byState) => {
+        if (nowMs() > measureUntil) return;
+        samples++;
+        for (const [k, v] of Object.entries(byState)) connections[k] = (connections[k] ?? 0) + v;
+      });
+    }, 250);
+  }, Math.max(0, measureFrom - nowMs()));
   const reports = await Promise.all(
     procs.senders.map((child, i) =>
       ask<LoadReport>(
@@ -246,7 +271,9 @@ async function phase(
     ),
   );
   clearTimeout(cpuTimer);
+  clearInterval(sampler);
   const cpu1 = cpuSample(procs.roots);
+  const counters1 = await procs.counters();
   const windowMs = Math.max(...reports.map((r) => r.windowMs));
   const latency = Histogram.merge(reports.map((r) => r.latency));
   const sum = (f: (r: LoadReport) => Record<string, number>) => {
@@ -270,6 +297,9 @@ async function phase(
     seconds: windowMs / 1000,
     cpu: Object.keys(cpu0).length ? cpuBetween(cpu0, cpu1, (nowMs() - measureFrom) / 1000) : {},
     load: [load0, loadavg()[0]!],
+    redisCommandsPerOk: (counters1.redisCommands - counters0.redisCommands) / Math.max(1, ok),
+    pgCommitsPerOk: (counters1.pgCommits - counters0.pgCommits) / Math.max(1, ok),
+    apiConnections: Object.fromEntries(Object.entries(connections).map(([k, v]) => [k, v / Math.max(1, samples)])),
   };
   return { phase: result, reports };
 }
@@ -283,8 +313,10 @@ function logPhase(p: Phase): void {
   const events = p.events
     ? ` | send→event ${Object.entries(p.events).map(([t, e]) => `${t}: ${e.sends} sends, p50 ${f1(e.p50)} p99 ${f1(e.p99)} ms`).join('; ')}; ${p.sendsWithoutEvent} sends without an event`
     : '';
+  const conns = Object.entries(p.apiConnections).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
   log(
     `${p.scenario} c=${p.concurrency}: ${p.perSecond.toFixed(1)}/s, p50 ${f1(p.p50)} p99 ${f1(p.p99)} p99.9 ${f1(p.p999)} ms, ${p.ok} ok` +
+      `; per ok: ${p.redisCommandsPerOk.toFixed(1)} Redis commands, ${p.pgCommitsPerOk.toFixed(2)} PG commits; API PG connections: ${conns}` +
       `${errors ? `, refused: ${errors}` : ''}${p.exhausted ? ' (ran out of tasks)' : ''}${events}; CPU ${cpu}; load ${p.load.map((l) => l.toFixed(1)).join('→')}`,
   );
 }
@@ -461,7 +493,23 @@ async function main(): Promise<void> {
     senders: senders.map((s) => s.pid!),
     listeners: listeners.map((l) => l.pid!),
   };
-  const procs: Processes = { senders, listeners, roots };
+  const procs: Processes = {
+    senders,
+    listeners,
+    roots,
+    counters: async () => {
+      const info = await redisClient.info('stats');
+      const [row] = (await dataSource.query(`SELECT xact_commit::bigint AS commits FROM pg_stat_database WHERE datname = current_database()`)) as { commits: string }[];
+      return { redisCommands: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0), pgCommits: Number(row?.commits ?? 0) };
+    },
+    apiConnections: async () => {
+      const rows = (await dataSource.query(
+        `SELECT CASE WHEN wait_event_type = 'Lock' THEN 'waiting on a lock' ELSE state END AS state, count(*)::int AS n
+           FROM pg_stat_activity WHERE application_name LIKE 'aura-api%' GROUP BY 1`,
+      )) as { state: string; n: number }[];
+      return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+    },
+  };
   const phases: Phase[] = [];
   const giftLoad = { once: false, idempotencyKey: true, okStatus: 201 } as const;
 
@@ -474,6 +522,14 @@ async function main(): Promise<void> {
   }
 
   if (tasksB.length) {
+    // The send path alone first: the same room and host, no sockets to fan the events out to.
+    for (const c of opts.concurrency) {
+      const { phase: p } = await phase('(b) hot receiver, no listeners', procs, { ...giftLoad, recordSendTimes: false }, apiUrl, tasksB, c, opts.warmupSeconds, opts.seconds);
+      logPhase(p);
+      phases.push(p);
+    }
+  }
+  if (tasksB.length && listenerTokens.length) {
     const share = Math.ceil(listenerTokens.length / listeners.length);
     const connected = await Promise.all(
       listeners.map((l, i) =>
@@ -483,12 +539,21 @@ async function main(): Promise<void> {
     const joined = connected.reduce((s, c) => s + c.joined, 0);
     log(`(b): ${joined} listener sockets joined${connected.some((c) => c.failed) ? `, ${connected.reduce((s, c) => s + c.failed, 0)} failed: ${connected.flatMap((c) => c.errors).join('; ')}` : ''}`);
     for (const c of opts.concurrency) {
-      await Promise.all(listeners.map((l) => askListener(l, { type: 'track', on: true }, 'tracking', 10_000)));
+      await Promise.all(listeners.map((l) => askListener(l, { type: 'track', on: true }, 'tracking', 120_000)));
       const { phase: p, reports } = await phase(`(b) hot receiver, ${joined.toLocaleString('en')} listeners`, procs, { ...giftLoad, recordSendTimes: true }, apiUrl, tasksB, c, opts.warmupSeconds, opts.seconds);
-      // The last sends' events: a combo update goes out within GIFT_COMBO_WINDOW's update interval (500 ms).
-      await sleep(2_000);
+      // The last sends' events: wait until the listeners stop receiving (a combo update goes out
+      // within 500 ms; a backlog at the edge or in the listeners takes longer), at most 60 s.
+      const drainStarted = nowMs();
+      for (let last = -1; nowMs() - drainStarted < 60_000; ) {
+        await sleep(1_000);
+        const statuses = await Promise.all(listeners.map((l) => askListener(l, { type: 'status' }, 'status', 120_000)));
+        const received = statuses.reduce((sum, x) => sum + x.received, 0);
+        if (received === last) break;
+        last = received;
+      }
+      p.drainSeconds = (nowMs() - drainStarted) / 1000;
       const sendTimes = reports.flatMap((r) => r.sendTimes);
-      const latencies = await Promise.all(listeners.map((l) => askListener(l, { type: 'sendLatency', sendTimes }, 'sendLatency', 60_000)));
+      const latencies = await Promise.all(listeners.map((l) => askListener(l, { type: 'sendLatency', sendTimes }, 'sendLatency', 120_000)));
       const types = [...new Set(latencies.flatMap((l) => Object.keys(l.byType)))];
       p.events = {};
       for (const type of types) {
@@ -501,7 +566,7 @@ async function main(): Promise<void> {
       logPhase(p);
       phases.push(p);
     }
-    await Promise.all(listeners.map((l) => askListener(l, { type: 'track', on: false }, 'tracking', 10_000)));
+    await Promise.all(listeners.map((l) => askListener(l, { type: 'track', on: false }, 'tracking', 120_000)));
     await Promise.all(listeners.map((l) => askListener(l, { type: 'disconnect' }, 'disconnected', 30_000)));
   }
 
@@ -584,12 +649,15 @@ function render(
     const pa = a.find((x) => x.concurrency === pb.concurrency);
     if (!pa) continue;
     const ratio = pb.perSecond / pa.perSecond;
-    verdicts.push(`- (b) ≥ half of (a) at ${pb.concurrency} in flight: ${ratio >= 0.5 ? 'met' : '**missed**'} — ${pb.perSecond.toFixed(0)}/s = ${(ratio * 100).toFixed(0)}% of ${pa.perSecond.toFixed(0)}/s`);
+    verdicts.push(
+      `- ${pb.scenario} ≥ half of (a) at ${pb.concurrency} in flight: ${ratio >= 0.5 ? 'met' : '**missed**'} — ${pb.perSecond.toFixed(0)}/s = ${(ratio * 100).toFixed(0)}% of ${pa.perSecond.toFixed(0)}/s`,
+    );
   }
   const cpuCols = ['api', 'postgres', 'redis', 'edge', 'listeners', 'senders', 'temporal', 'worker', 'bare', 'others'];
   const eventRows = b.flatMap((p) =>
     Object.entries(p.events ?? {}).map(
-      ([type, e]) => `| ${p.concurrency} | \`${type}\` | ${e.sends.toLocaleString('en')} | ${e.deliveries.toLocaleString('en')} | ${f1(e.p50)} | ${f1(e.p99)} | ${f1(e.p999)} | ${f1(e.max)} | ${p.sendsWithoutEvent} |`,
+      ([type, e]) =>
+        `| ${p.concurrency} | \`${type}\` | ${e.sends.toLocaleString('en')} | ${e.deliveries.toLocaleString('en')} | ${f1(e.p50)} | ${f1(e.p99)} | ${f1(e.p999)} | ${f1(e.max)} | ${p.sendsWithoutEvent} | ${f1(p.drainSeconds)} |`,
     ),
   );
   return [
@@ -613,12 +681,22 @@ function render(
           '(b): send → room event at the listeners: from the moment the sender\'s request left to each socket\'s receipt of the event carrying its sendId (every socket, every send). ' +
             '`gift.sent` starts a combo; a later send of the same gift to the same receivers within the combo window is summed into a `gift.combo` update, sent at most every 500 ms (so its latency includes that hold).',
           '',
-          '| in flight | event | sends | deliveries | p50 ms | p99 ms | p99.9 ms | max ms | sends without an event |',
-          '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+          '| in flight | event | sends | deliveries | p50 ms | p99 ms | p99.9 ms | max ms | sends without an event | drain s |',
+          '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
           ...eventRows,
           '',
         ]
       : []),
+    'Per success: Redis commands and PostgreSQL commits (all processes: the load dominates); the API\'s pooled PostgreSQL connections by state, mean of samples every 250 ms ' +
+      '(DATABASE_POOL_SIZE 10; "idle in transaction" = PostgreSQL waits for the API\'s next statement):',
+    '',
+    '| scenario | in flight | Redis cmds / ok | PG commits / ok | API connections |',
+    '|---|---:|---:|---:|---|',
+    ...phases.map(
+      (p) =>
+        `| ${p.scenario} | ${p.concurrency} | ${p.redisCommandsPerOk.toFixed(1)} | ${p.pgCommitsPerOk.toFixed(2)} | ${Object.entries(p.apiConnections).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} |`,
+    ),
+    '',
     'CPU during the measured window, in cores (1 = one core busy; machine = busy share of all cores):',
     '',
     `| scenario | in flight | ${cpuCols.join(' | ')} | machine |`,
