@@ -200,6 +200,8 @@ interface Phase {
   /** Redis commands and PostgreSQL commits per success (every process's, the load's share dominates). */
   redisCommandsPerOk: number;
   pgCommitsPerOk: number;
+  /** Redis commands per success by command (INFO commandstats), the ones at ≥ 0.05. */
+  redisByCommandPerOk: Record<string, number>;
   /** Mean number of the API's PostgreSQL connections in each state over the window, sampled every 250 ms. */
   apiConnections: Record<string, number>;
   /** (b): send → room event receipt at the listeners, by event type. */
@@ -214,7 +216,7 @@ interface Processes {
   listeners: ChildProcess[];
   roots: Record<string, number[]>;
   /** Reads Redis's total commands processed (INFO stats) and PostgreSQL's commits. */
-  counters: () => Promise<{ redisCommands: number; pgCommits: number }>;
+  counters: () => Promise<{ redisCommands: number; pgCommits: number; byCommand: Record<string, number> }>;
   /** The API's pooled PostgreSQL connections by state right now (pg_stat_activity). */
   apiConnections: () => Promise<Record<string, number>>;
 }
@@ -236,7 +238,7 @@ async function phase(
   const measureUntil = measureFrom + seconds * 1000;
   const load0 = loadavg()[0]!;
   let cpu0: Record<string, number> = {};
-  let counters0 = { redisCommands: 0, pgCommits: 0 };
+  let counters0: Awaited<ReturnType<Processes['counters']>> = { redisCommands: 0, pgCommits: 0, byCommand: {} };
   const connections: Record<string, number> = {};
   let samples = 0;
   let sampler: NodeJS.Timeout | undefined;
@@ -299,6 +301,12 @@ async function phase(
     load: [load0, loadavg()[0]!],
     redisCommandsPerOk: (counters1.redisCommands - counters0.redisCommands) / Math.max(1, ok),
     pgCommitsPerOk: (counters1.pgCommits - counters0.pgCommits) / Math.max(1, ok),
+    redisByCommandPerOk: Object.fromEntries(
+      Object.entries(counters1.byCommand)
+        .map(([k, v]) => [k, (v - (counters0.byCommand[k] ?? 0)) / Math.max(1, ok)] as const)
+        .filter(([, v]) => v >= 0.05)
+        .sort((x, y) => y[1] - x[1]),
+    ),
     apiConnections: Object.fromEntries(Object.entries(connections).map(([k, v]) => [k, v / Math.max(1, samples)])),
   };
   return { phase: result, reports };
@@ -316,7 +324,7 @@ function logPhase(p: Phase): void {
   const conns = Object.entries(p.apiConnections).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
   log(
     `${p.scenario} c=${p.concurrency}: ${p.perSecond.toFixed(1)}/s, p50 ${f1(p.p50)} p99 ${f1(p.p99)} p99.9 ${f1(p.p999)} ms, ${p.ok} ok` +
-      `; per ok: ${p.redisCommandsPerOk.toFixed(1)} Redis commands, ${p.pgCommitsPerOk.toFixed(2)} PG commits; API PG connections: ${conns}` +
+      `; per ok: ${p.redisCommandsPerOk.toFixed(1)} Redis commands (${Object.entries(p.redisByCommandPerOk).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(' ')}), ${p.pgCommitsPerOk.toFixed(2)} PG commits; API PG connections: ${conns}` +
       `${errors ? `, refused: ${errors}` : ''}${p.exhausted ? ' (ran out of tasks)' : ''}${events}; CPU ${cpu}; load ${p.load.map((l) => l.toFixed(1)).join('→')}`,
   );
 }
@@ -499,8 +507,10 @@ async function main(): Promise<void> {
     roots,
     counters: async () => {
       const info = await redisClient.info('stats');
+      const byCommand: Record<string, number> = {};
+      for (const m of (await redisClient.info('commandstats')).matchAll(/cmdstat_([^:]+):calls=(\d+)/g)) byCommand[m[1]!] = Number(m[2]);
       const [row] = (await dataSource.query(`SELECT xact_commit::bigint AS commits FROM pg_stat_database WHERE datname = current_database()`)) as { commits: string }[];
-      return { redisCommands: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0), pgCommits: Number(row?.commits ?? 0) };
+      return { redisCommands: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0), pgCommits: Number(row?.commits ?? 0), byCommand };
     },
     apiConnections: async () => {
       const rows = (await dataSource.query(
