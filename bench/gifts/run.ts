@@ -207,6 +207,8 @@ interface Phase {
   /** (b): send → room event receipt at the listeners, by event type. */
   events?: Record<string, { sends: number; deliveries: number; p50: number; p99: number; p999: number; max: number }>;
   sendsWithoutEvent?: number;
+  /** Listener sockets still open once the events drained (the edge closes a socket that falls too far behind). */
+  socketsOpen?: number;
   /** Seconds after the last send until the listeners stopped receiving. */
   drainSeconds?: number;
 }
@@ -319,7 +321,7 @@ function logPhase(p: Phase): void {
   const cpu = Object.entries(p.cpu).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
   const errors = Object.entries(p.errorCodes).map(([k, v]) => `${v}× ${k}`).join(', ');
   const events = p.events
-    ? ` | send→event ${Object.entries(p.events).map(([t, e]) => `${t}: ${e.sends} sends, p50 ${f1(e.p50)} p99 ${f1(e.p99)} ms`).join('; ')}; ${p.sendsWithoutEvent} sends without an event`
+    ? ` | ${p.socketsOpen} sockets open after | send→event ${Object.entries(p.events).map(([t, e]) => `${t}: ${e.sends} sends, p50 ${f1(e.p50)} p99 ${f1(e.p99)} ms`).join('; ')}; ${p.sendsWithoutEvent} sends without an event`
     : '';
   const conns = Object.entries(p.apiConnections).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
   log(
@@ -558,6 +560,7 @@ async function main(): Promise<void> {
         await sleep(1_000);
         const statuses = await Promise.all(listeners.map((l) => askListener(l, { type: 'status' }, 'status', 120_000)));
         const received = statuses.reduce((sum, x) => sum + x.received, 0);
+        p.socketsOpen = statuses.reduce((sum, x) => sum + x.open, 0);
         if (received === last) break;
         last = received;
       }
@@ -667,7 +670,7 @@ function render(
   const eventRows = b.flatMap((p) =>
     Object.entries(p.events ?? {}).map(
       ([type, e]) =>
-        `| ${p.concurrency} | \`${type}\` | ${e.sends.toLocaleString('en')} | ${e.deliveries.toLocaleString('en')} | ${f1(e.p50)} | ${f1(e.p99)} | ${f1(e.p999)} | ${f1(e.max)} | ${p.sendsWithoutEvent} | ${f1(p.drainSeconds)} |`,
+        `| ${p.concurrency} | \`${type}\` | ${e.sends.toLocaleString('en')} | ${e.deliveries.toLocaleString('en')} | ${f1(e.p50)} | ${f1(e.p99)} | ${f1(e.p999)} | ${f1(e.max)} | ${p.sendsWithoutEvent} | ${f1(p.drainSeconds)} | ${p.socketsOpen} |`,
     ),
   );
   return [
@@ -691,8 +694,8 @@ function render(
           '(b): send → room event at the listeners: from the moment the sender\'s request left to each socket\'s receipt of the event carrying its sendId (every socket, every send). ' +
             '`gift.sent` starts a combo; a later send of the same gift to the same receivers within the combo window is summed into a `gift.combo` update, sent at most every 500 ms (so its latency includes that hold).',
           '',
-          '| in flight | event | sends | deliveries | p50 ms | p99 ms | p99.9 ms | max ms | sends without an event | drain s |',
-          '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+          '| in flight | event | sends | deliveries | p50 ms | p99 ms | p99.9 ms | max ms | sends without an event | drain s | sockets open after |',
+          '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
           ...eventRows,
           '',
         ]
