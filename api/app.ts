@@ -31,6 +31,8 @@ import { createGiftCatalog, ViewerRegions, type GiftCatalog } from '../services/
 import { realtimeRoutes } from './realtime/routes';
 import { StaffMembers } from '../db/repositories/gift-fraud';
 import { GiftFraudReviews, type ReceiptReversal } from '../services/gift-fraud/review';
+import { GiftReceipts } from '../db/repositories/gift-receipts';
+import type { ReversedReceipt } from '../services/economy/clawback';
 import { StaffAccess } from '../services/gift-fraud/staff-access';
 import { staffRoutes } from './staff/routes';
 import { SocketTickets } from '../platform/auth/socket-tickets';
@@ -65,10 +67,15 @@ export interface ApiDeps {
   access?: AccessChecks;
   /** The gift catalog, started (background refresh); without it the app builds one that refreshes when read. */
   gifts?: GiftCatalog;
-  /** How staff review reverses held gift receipts (refunding their senders). */
+  /** Replaces how staff review reverses held receipts (tests inject a failing one). */
   receiptReversal?: ReceiptReversal;
   /** Announces committed gifts to rooms and receivers; api/main.ts flushes its pending combo updates at shutdown. */
   giftAnnouncer?: GiftAnnouncer;
+}
+
+/** What reversed receipts take off the rankings, at their send's time. */
+function receiptsOfReversal(reversed: readonly ReversedReceipt[]) {
+  return reversed.map((r) => ({ senderId: r.senderId, receiverId: r.receiverId, roomId: r.roomId, coins: r.coins, diamonds: r.diamonds, at: r.createdAt }));
 }
 
 /** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
@@ -76,15 +83,6 @@ function receiptsOf(gift: CommittedGift) {
   return gift.receivers.map((r) => ({ senderId: gift.senderId, receiverId: r.userId, roomId: gift.roomId, coins: r.coins, diamonds: r.diamonds, at: gift.at }));
 }
 
-/**
- * Until the settlement capability's `reverseReceipts` (services/economy/clawback.ts) is wired
- * here, a `reverse` review fails (500) and changes nothing: its transaction rolls back.
- */
-const reversalNotWired: ReceiptReversal = {
-  reverse() {
-    return Promise.reject(new Error('gift receipt reversal is not wired into the API (ApiDeps.receiptReversal)'));
-  },
-};
 
 const MINUTE = 60_000;
 
@@ -178,6 +176,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
   userRoutes.use(rankingRoutes({ pages: new RankingPages({ rankings, users, rooms: new RoomDirectory(deps.dataSource) }) }).routes());
   userRoutes.use(giftRoutes({ catalog: gifts, regions: new ViewerRegions(deps.dataSource, gifts, logger) }).routes());
+  const giftReceipts = new GiftReceipts(deps.dataSource);
   const giftAnnouncer = deps.giftAnnouncer ?? createGiftAnnouncer({ config, redis: deps.redis, live: roomServices.live, logger, metricsRegistry: metrics.registry });
   const economy = createEconomyServices({
     config,
@@ -205,7 +204,17 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(
     staffRoutes({
       staff: new StaffAccess(new StaffMembers(deps.dataSource)),
-      reviews: new GiftFraudReviews({ dataSource: deps.dataSource, reversal: deps.receiptReversal ?? reversalNotWired, metrics }),
+      reviews: new GiftFraudReviews({
+        dataSource: deps.dataSource,
+        // A rejected flag reverses its held receipts (senders refunded) and the rankings subtract them;
+        // a released one settles at once what has passed its hold.
+        reversal: deps.receiptReversal ?? {
+          reverse: (tx, ids, reason) => giftReceipts.reverseReceipts(tx, ids, reason),
+          committed: (reversed) => rankings.subtract(receiptsOfReversal(reversed as ReversedReceipt[])),
+        },
+        settlement: { settleNow: (tx, ids) => giftReceipts.settleReceiptsNow(tx, ids) },
+        metrics,
+      }),
     }).routes(),
   );
 

@@ -3,6 +3,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { Config } from '../config';
 import { FlowKind, SearchAttribute } from '../domain/flows';
 import type { GiftSettlementDispatchInput } from '../workflows/gift-settlement/definitions';
+import { giftFraudScanSchedule } from '../workflows/gift-fraud/schedule';
 
 /**
  * Temporal Schedules the project runs, created or brought up to date at every worker start (so
@@ -45,7 +46,27 @@ export const giftSettlementDispatchSchedule: ScheduleDefinition = {
   },
 };
 
-export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule];
+/** The anti-fraud scan (workflows/gift-fraud/schedule.ts says what it runs and how often). */
+export const giftFraudScan: ScheduleDefinition = {
+  id: giftFraudScanSchedule.scheduleId,
+  build(config) {
+    return {
+      spec: { intervals: [{ every: `${giftFraudScanSchedule.intervalSeconds} seconds` }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: giftFraudScanSchedule.workflowType,
+        workflowId: giftFraudScanSchedule.workflowIdPrefix,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        args: [...giftFraudScanSchedule.args],
+        workflowExecutionTimeout: RUN_TIMEOUT,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: SearchAttribute.FlowKind, value: giftFraudScanSchedule.flowKind }]),
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
+    };
+  },
+};
+
+export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan];
 
 export interface EnsuredSchedule {
   id: string;

@@ -7,7 +7,11 @@ export type ListenerCommand =
   | { type: 'step' }
   | { type: 'status' }
   | { type: 'report'; targetSeq: number }
-  | { type: 'disconnect' };
+  | { type: 'disconnect' }
+  /** bench/gifts: start (or stop) keeping receipt times by the events' data.sendId, from empty. */
+  | { type: 'track'; on: boolean }
+  /** bench/gifts: receipt − send time of every socket's event, for these [sendId, sent at] pairs. */
+  | { type: 'sendLatency'; sendTimes: [string, number][] };
 
 export interface ListenerReport {
   /** Room events (messages with "seq") received since the step began. */
@@ -30,7 +34,17 @@ export type ListenerReply =
   | { type: 'stepped' }
   | { type: 'status'; received: number; open: number; minSeq: number }
   | ({ type: 'report' } & ListenerReport)
-  | { type: 'disconnected' };
+  | { type: 'disconnected' }
+  | { type: 'tracking' }
+  | {
+      type: 'sendLatency';
+      /** By the room event's type (gift.sent, gift.combo): latencies over every socket, and the sends they cover. */
+      byType: Record<string, { latency: HistogramData; sends: number }>;
+      /** Sends no socket of this process saw an event for. */
+      withoutEvent: number;
+      /** Distinct sendIds seen in events. */
+      eventsSeen: number;
+    };
 
 export type PublisherCommand = { type: 'run'; room: string; eventType: string; rate: number; durationMs: number; payloadBytes: number };
 

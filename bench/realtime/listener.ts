@@ -110,11 +110,59 @@ function onEvent(conn: Conn, data: Buffer, start: number, end: number, at: numbe
   received++;
   if (firstAt === 0) firstAt = at;
   lastAt = at;
+  if (tracking) trackSend(data, start, end, at);
   const t = data.indexOf(T_NEEDLE, start + 20);
   if (t !== -1 && t < end) {
     const sent = parseT(data, t + 5, end);
     if (sent === sent) latency.record(at - sent);
   }
+}
+
+// --- gift events (bench/gifts): receipt times by the event's data.sendId --------------------
+
+const TYPE_NEEDLE = Buffer.from('"type":"');
+const SEND_ID_NEEDLE = Buffer.from('"sendId":"');
+/** Off unless the orchestrator asks (`track`): the realtime bench's events carry no sendId. */
+let tracking = false;
+/** Receipt times (epoch ms) of each sendId's room event, one per socket that got it. */
+const receipts = new Map<string, number[]>();
+const typeOfSend = new Map<string, string>();
+
+function trackSend(data: Buffer, start: number, end: number, at: number): void {
+  const s = data.indexOf(SEND_ID_NEEDLE, start);
+  if (s === -1 || s >= end) return;
+  const sendId = data.toString('latin1', s + SEND_ID_NEEDLE.length, s + SEND_ID_NEEDLE.length + 36);
+  let times = receipts.get(sendId);
+  if (!times) {
+    times = [];
+    receipts.set(sendId, times);
+    const t = data.indexOf(TYPE_NEEDLE, start);
+    typeOfSend.set(sendId, t === -1 || t >= end ? '?' : data.toString('latin1', t + TYPE_NEEDLE.length, data.indexOf(0x22, t + TYPE_NEEDLE.length)));
+  }
+  times.push(at);
+}
+
+/** Send → receipt latency per event type, for the sends the senders reported. */
+function sendLatency(sendTimes: [string, number][]): Extract<ListenerReply, { type: 'sendLatency' }> {
+  const byType: Record<string, { latency: Histogram; sends: number }> = {};
+  let unmatched = 0;
+  for (const [sendId, sentAt] of sendTimes) {
+    const times = receipts.get(sendId);
+    if (!times) {
+      unmatched++;
+      continue;
+    }
+    const type = typeOfSend.get(sendId) ?? '?';
+    const entry = (byType[type] ??= { latency: new Histogram(), sends: 0 });
+    entry.sends++;
+    for (const t of times) entry.latency.record(t - sentAt);
+  }
+  return {
+    type: 'sendLatency',
+    byType: Object.fromEntries(Object.entries(byType).map(([k, v]) => [k, { latency: v.latency.toJSON(), sends: v.sends }])),
+    withoutEvent: unmatched,
+    eventsSeen: receipts.size,
+  };
 }
 
 function onControl(conn: Conn, text: string): void {
@@ -325,6 +373,15 @@ process.on('message', (command: ListenerCommand) => {
       reply({ type: 'report', received, latency: latency.toJSON(), firstAt, lastAt, open, lost, behind, duplicates, closes });
       return;
     }
+    case 'track':
+      tracking = command.on;
+      receipts.clear();
+      typeOfSend.clear();
+      reply({ type: 'tracking' });
+      return;
+    case 'sendLatency':
+      reply(sendLatency(command.sendTimes));
+      return;
     case 'disconnect':
       for (const conn of conns) {
         conn.state = State.Closed;

@@ -11,6 +11,13 @@ import type { GiftMetrics } from '../../platform/metrics';
  */
 export interface ReceiptReversal {
   reverse(tx: EntityManager, receiptIds: string[], reason: 'review'): Promise<unknown>;
+  /** After the review committed, with what `reverse` returned (rankings subtract the reversed gifts). */
+  committed?(reversed: unknown): Promise<void>;
+}
+
+/** Settles released receipts whose hold has already passed, so they don't wait for a flow that has ended. */
+export interface ReleasedReceiptSettlement {
+  settleNow(tx: EntityManager, receiptIds: string[]): Promise<unknown>;
 }
 
 export type ReviewDecision = 'release' | 'reverse';
@@ -33,6 +40,7 @@ export class GiftFraudReviews {
     private readonly deps: {
       dataSource: DataSource;
       reversal: ReceiptReversal;
+      settlement?: ReleasedReceiptSettlement;
       metrics?: Pick<GiftMetrics, 'giftFraudReviews'>;
     },
   ) {
@@ -51,6 +59,7 @@ export class GiftFraudReviews {
   }
 
   async review(staffUserId: string, flagId: string, input: { decision: ReviewDecision; note: string }): Promise<FlagDetail> {
+    let reversed: unknown;
     await this.deps.dataSource.transaction(async (tx) => {
       const flag = await this.records.get(flagId, tx, true);
       if (!flag) throw new AppError(ErrorCode.NotFound, 'no such flag');
@@ -62,8 +71,12 @@ export class GiftFraudReviews {
       let moved: string[];
       if (input.decision === 'release') {
         moved = await this.records.releaseReceipts(tx, flag.id, heldIds);
+        if (moved.length > 0 && this.deps.settlement) {
+          const due = (await tx.query(`SELECT id FROM gift_receipts WHERE id = ANY($1::bigint[]) AND hold_until <= now()`, [moved])) as { id: string }[];
+          if (due.length > 0) await this.deps.settlement.settleNow(tx, due.map((r) => String(r.id)));
+        }
       } else {
-        if (heldIds.length > 0) await this.deps.reversal.reverse(tx, heldIds, 'review');
+        if (heldIds.length > 0) reversed = await this.deps.reversal.reverse(tx, heldIds, 'review');
         moved = heldIds;
       }
       const movedSet = new Set(moved);
@@ -78,6 +91,7 @@ export class GiftFraudReviews {
         effect: { receiptIds: moved, coins: sum('coins'), diamonds: sum('diamonds'), stillHeld: heldIds.filter((id) => !movedSet.has(id)) },
       });
     });
+    if (reversed !== undefined) await this.deps.reversal.committed?.(reversed).catch(() => undefined);
     this.deps.metrics?.giftFraudReviews.inc({ decision: input.decision });
     return this.get(flagId);
   }

@@ -10,7 +10,7 @@ import { DEFAULT_FRAUD_RULES, type FraudRules } from '../../domain/economy/fraud
 import { createMetrics, countGiftRefusal } from '../../platform/metrics';
 import { giftFraudScanSchedule } from '../../workflows/gift-fraud/schedule';
 import { startWorker, testLogger } from '../support/app-harness';
-import { FraudFixtures, testReceiptReversal } from '../support/gift-fixtures-fraud';
+import { FraudFixtures } from '../support/gift-fixtures-fraud';
 import { connectRealStack, type RealStack } from '../support/real-stack';
 import { apiClient, errorCode, UNLIMITED_RATES, type ApiClient } from '../support/room-api';
 import type { TestUser } from '../support/rooms';
@@ -86,7 +86,6 @@ beforeAll(async () => {
     tokens: stack.tokens,
     logger: testLogger,
     metrics,
-    receiptReversal: testReceiptReversal(stack),
   });
   server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

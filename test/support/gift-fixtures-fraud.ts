@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
-import { modifyReturning } from '../../db/repositories/sql';
-import type { ReceiptReversal } from '../../services/gift-fraud/review';
 import type { RealStack } from './real-stack';
 
 /**
@@ -110,27 +107,3 @@ export class FraudFixtures {
   }
 }
 
-/**
- * A minimal real reversal for this suite, standing in for the settlement capability's
- * `reverseReceipts`: each still-open receipt becomes reversed and its sender gets the coins back
- * (`gift-refund:<receiptId>`, reason gift_refund, through creditCoins like every coin credit).
- */
-export function testReceiptReversal(stack: RealStack): ReceiptReversal {
-  return {
-    async reverse(tx: EntityManager, receiptIds: string[], reason: 'review') {
-      const reversed = await modifyReturning<{ id: string; sender_id: string; coins: string }>(
-        tx,
-        `UPDATE gift_receipts SET state = 'reversed', reversed_reason = $2, finished_at = now()
-          WHERE id = ANY($1::bigint[]) AND state IN ('pending', 'held') RETURNING id, sender_id, coins`,
-        [receiptIds, reason],
-      );
-      for (const r of reversed) {
-        await stack.ledger.creditCoins(
-          { userId: r.sender_id, amount: Number(r.coins), reason: 'gift_refund', idempotencyKey: `gift-refund:${r.id}`, metadata: { receiptId: String(r.id), reason } },
-          tx,
-        );
-      }
-      return reversed.map((r) => String(r.id));
-    },
-  };
-}
