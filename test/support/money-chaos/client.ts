@@ -8,6 +8,8 @@ export interface Reply {
   status: number;
   body: Record<string, unknown> & { error?: { code: string; details?: Record<string, unknown> } };
   replayed: boolean;
+  /** What each attempt met, for a failure's message: `<api> <status>` or `<api> network`. */
+  trail?: string[];
 }
 
 export interface AttemptStats {
@@ -41,9 +43,10 @@ export class ChaosClient {
   ) {}
 
   /** One attempt: any answer, or null for a network error. */
-  async once(req: MoneyRequest): Promise<Reply | null> {
+  async once(req: MoneyRequest, trail: string[] = []): Promise<Reply | null> {
     const urls = this.apis();
     const base = urls[this.pickIndex(urls.length)]!;
+    const at = `${Date.now() % 1_000_000} ${base.slice(-5)}`;
     this.stats.attempts += 1;
     try {
       const res = await fetch(`${base}/v1${req.path}`, {
@@ -64,12 +67,15 @@ export class ChaosClient {
         } catch {
           // A half-written body from a process that died mid-answer: a network error.
           this.stats.networkErrors += 1;
+          trail.push(`${at} torn`);
           return null;
         }
       }
-      return { status: res.status, body, replayed: res.headers.get('idempotent-replayed') === 'true' };
+      trail.push(`${at} ${res.status}${res.headers.get('idempotent-replayed') === 'true' ? ' replayed' : ''}`);
+      return { status: res.status, body, replayed: res.headers.get('idempotent-replayed') === 'true', trail };
     } catch {
       this.stats.networkErrors += 1;
+      trail.push(`${at} network`);
       return null;
     }
   }
@@ -77,8 +83,9 @@ export class ChaosClient {
   /** Sends until the answer is definitive; returns it. */
   async definitive(req: MoneyRequest): Promise<Reply> {
     const started = Date.now();
+    const trail: string[] = [];
     for (let attempt = 0; ; attempt++) {
-      const reply = await this.once(req);
+      const reply = await this.once(req, trail);
       if (reply && isDefinitive(reply)) return reply;
       if (reply) {
         if (reply.status >= 500) this.stats.serverErrors += 1;
