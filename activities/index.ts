@@ -1,14 +1,16 @@
 import { createDailyRewardActivities, type DailyRewardActivityDeps } from './daily-reward';
+import { createGiftFraudActivities, type GiftFraudActivityDeps } from './gift-fraud';
 import { createOtpActivities, type OtpActivityDeps } from './otp';
 import { createRechargeActivities, type RechargeActivityDeps } from './recharge';
 
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & RechargeActivityDeps;
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & RechargeActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDailyRewardActivities(deps),
     ...createOtpActivities(deps),
+    ...createGiftFraudActivities(deps),
     ...createRechargeActivities(deps),
   };
 }

@@ -26,9 +26,24 @@ import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { roomRoutes } from './rooms/routes';
 import { createRoomService } from '../services/rooms';
 import { relationRoutes } from './relations/routes';
+import { giftRoutes } from './gifts/routes';
+import { createGiftCatalog, ViewerRegions, type GiftCatalog } from '../services/gifts';
 import { realtimeRoutes } from './realtime/routes';
+import { StaffMembers } from '../db/repositories/gift-fraud';
+import { GiftFraudReviews, type ReceiptReversal } from '../services/gift-fraud/review';
+import { StaffAccess } from '../services/gift-fraud/staff-access';
+import { staffRoutes } from './staff/routes';
 import { SocketTickets } from '../platform/auth/socket-tickets';
 import { dailyRewardRoutes } from './daily-reward/routes';
+import { RoomDirectory } from '../db/repositories/rooms';
+import { createGiftRankings } from '../services/rankings';
+import { RankingPages } from '../services/rankings/ranking-pages';
+import { rankingRoutes } from './rankings/routes';
+import { createGiftAnnouncer, type GiftAnnouncer } from '../services/gifts/announcer';
+import type { CommittedGift } from '../services/gifts/gift-service';
+import { createEconomyServices } from '../services/wallet';
+import { walletRoutes } from './wallet/routes';
+import { giftSendRoutes } from './gifts/send-routes';
 import { healthRoutes, liveness } from './health/routes';
 import { requireAccessToken } from './http/auth';
 import type { ApiState } from './http/context';
@@ -48,7 +63,28 @@ export interface ApiDeps {
   metrics?: Metrics;
   /** Ban and session checks with this process's started in-memory copy; without it every check asks Redis/PostgreSQL. */
   access?: AccessChecks;
+  /** The gift catalog, started (background refresh); without it the app builds one that refreshes when read. */
+  gifts?: GiftCatalog;
+  /** How staff review reverses held gift receipts (refunding their senders). */
+  receiptReversal?: ReceiptReversal;
+  /** Announces committed gifts to rooms and receivers; api/main.ts flushes its pending combo updates at shutdown. */
+  giftAnnouncer?: GiftAnnouncer;
 }
+
+/** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
+function receiptsOf(gift: CommittedGift) {
+  return gift.receivers.map((r) => ({ senderId: gift.senderId, receiverId: r.userId, roomId: gift.roomId, coins: r.coins, diamonds: r.diamonds, at: gift.at }));
+}
+
+/**
+ * Until the settlement capability's `reverseReceipts` (services/economy/clawback.ts) is wired
+ * here, a `reverse` review fails (500) and changes nothing: its transaction rolls back.
+ */
+const reversalNotWired: ReceiptReversal = {
+  reverse() {
+    return Promise.reject(new Error('gift receipt reversal is not wired into the API (ApiDeps.receiptReversal)'));
+  },
+};
 
 const MINUTE = 60_000;
 
@@ -74,6 +110,8 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   // Revocations announced here also reach this process's in-memory copy at once.
   const userEvents = announcingRevocations(new RedisUserEventPublisher(deps.redis), access.revokedSessions);
   const { sessions, signIn, social } = createAuthServices({ ...deps, metrics, bans, events: userEvents });
+
+  const gifts = deps.gifts ?? createGiftCatalog({ ...deps, registry: metrics.registry });
 
   const publicRoutes = healthRoutes(deps);
   publicRoutes.get('/metrics', async (ctx) => {
@@ -133,8 +171,25 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(sessionRoutes({ sessions }).routes());
   userRoutes.use(meRoutes({ dataSource: deps.dataSource, dailyReward: flows, profileCacheMs: config.PROFILE_CACHE_MS }).routes());
   userRoutes.use(identityRoutes({ social }).routes());
-  userRoutes.use(roomRoutes({ rooms: createRoomService({ ...deps, metricsRegistry: metrics.registry }).rooms }).routes());
+  const roomServices = createRoomService({ ...deps, metricsRegistry: metrics.registry });
+  userRoutes.use(roomRoutes({ rooms: roomServices.rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
+  // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
+  const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
+  userRoutes.use(rankingRoutes({ pages: new RankingPages({ rankings, users, rooms: new RoomDirectory(deps.dataSource) }) }).routes());
+  userRoutes.use(giftRoutes({ catalog: gifts, regions: new ViewerRegions(deps.dataSource, gifts, logger) }).routes());
+  const giftAnnouncer = deps.giftAnnouncer ?? createGiftAnnouncer({ config, redis: deps.redis, live: roomServices.live, logger, metricsRegistry: metrics.registry });
+  const economy = createEconomyServices({
+    config,
+    dataSource: deps.dataSource,
+    live: roomServices.live,
+    catalog: gifts,
+    listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }],
+    onRefused: (code) => metrics.giftRefusals.inc({ code }),
+    onListenerError: (err) => logger.warn({ err }, 'after a gift committed, telling the room or the rankings failed'),
+  });
+  userRoutes.use(walletRoutes({ wallet: economy.wallet }).routes());
+  userRoutes.use(giftSendRoutes({ gifts: economy.gifts }).routes());
   userRoutes.use(
     rechargeRoutes({
       recharges: new RechargeService({
@@ -147,6 +202,12 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     }).routes(),
   );
   userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());
+  userRoutes.use(
+    staffRoutes({
+      staff: new StaffAccess(new StaffMembers(deps.dataSource)),
+      reviews: new GiftFraudReviews({ dataSource: deps.dataSource, reversal: deps.receiptReversal ?? reversalNotWired, metrics }),
+    }).routes(),
+  );
 
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());

@@ -8,6 +8,8 @@ import { createLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
 import { connectTemporalClient } from '../platform/temporal';
 import { createAccessChecks } from '../services/bans';
+import { createGiftCatalog } from '../services/gifts';
+import { createMetrics } from '../platform/metrics';
 import { createApiApp } from './app';
 
 async function main(): Promise<void> {
@@ -20,7 +22,11 @@ async function main(): Promise<void> {
   // Every request's ban and session checks are answered from this in-memory copy.
   const access = createAccessChecks({ config, dataSource, redis, logger });
   await access.cache.start();
-  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger, access });
+  const metrics = createMetrics();
+  // Gift panels and gift sends read this copy; it answers while PostgreSQL is down.
+  const gifts = createGiftCatalog({ config, dataSource, redis, logger, registry: metrics.registry });
+  await gifts.start();
+  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger, access, metrics, gifts });
   const server: Server = app.listen(config.API_PORT, config.API_HOST, () => {
     logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}/v1` }, 'api listening');
   });
@@ -32,6 +38,7 @@ async function main(): Promise<void> {
     await closed;
     await temporal.connection.close();
     await access.cache.stop();
+    await gifts.stop();
     redis.disconnect();
     await dataSource.destroy();
   });

@@ -146,6 +146,8 @@ const schema = z
     GIFT_PAIR_DAILY_CAP_COINS: z.coerce.number().int().min(1).default(1_000_000),
     /** Same gift, sender and receivers again within this window: one combo that counts up. */
     GIFT_COMBO_WINDOW_MS: z.coerce.number().int().min(0).max(60_000).default(3000),
+    /** Each process re-reads the gift catalog from PostgreSQL this often (it serves its copy meanwhile, and while PostgreSQL is down). */
+    GIFT_CATALOG_REFRESH_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
     /** Diamonds to coins: whole lots of EXCHANGE_DIAMONDS_PER_LOT, each worth EXCHANGE_COINS_PER_LOT. */
     EXCHANGE_DIAMONDS_PER_LOT: z.coerce.number().int().min(1).default(100),
     EXCHANGE_COINS_PER_LOT: z.coerce.number().int().min(1).default(70),

@@ -95,6 +95,7 @@ export const ErrorCode = {
   PurchaseAlreadyConsumed: 'PURCHASE_ALREADY_CONSUMED',
   StoreUnavailable: 'STORE_UNAVAILABLE',
   StaffRequired: 'STAFF_REQUIRED',
+  GiftFlagAlreadyReviewed: 'GIFT_FLAG_ALREADY_REVIEWED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

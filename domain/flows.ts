@@ -15,6 +15,7 @@ export const searchAttributeRegistrations = ['UserId=Keyword', 'FlowKind=Keyword
 export const FlowKind = {
   DailyReward: 'daily-reward',
   PhoneOtp: 'phone-otp',
+  GiftFraudScan: 'gift-fraud-scan',
   StoreRecharge: 'store-recharge',
   StoreVoidedPurchases: 'store-voided-purchases',
 } as const;

@@ -13,10 +13,47 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    ...createGiftMetrics(registry),
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Gifting anti-fraud counters. The API's registry has them (refusals happen in the send path,
+ * reviews in the staff routes); a worker that runs the fraud scan registers its own.
+ */
+export function createGiftMetrics(registry: Registry) {
+  return {
+    /** Sends refused by a rule (caps, coins owed, region, ...), by error code. */
+    giftRefusals: new Counter({
+      name: 'aura_gift_refusals_total',
+      help: 'Gift sends refused, by error code',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    /** New anti-fraud flags opened by the scan (a re-scan adding receipts to an open flag is not counted). */
+    giftFraudFlags: new Counter({
+      name: 'aura_gift_fraud_flags_total',
+      help: 'Gift anti-fraud flags opened, by kind',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    giftFraudReviews: new Counter({
+      name: 'aura_gift_fraud_reviews_total',
+      help: 'Gift anti-fraud flags reviewed by staff, by decision',
+      labelNames: ['decision'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type GiftMetrics = ReturnType<typeof createGiftMetrics>;
+
+/** For the send path: counts one refused gift by its stable error code. */
+export function countGiftRefusal(metrics: Pick<GiftMetrics, 'giftRefusals'>, code: string): void {
+  metrics.giftRefusals.inc({ code });
+}
 
 /** The realtime edge's own registry, scraped at the edge's /metrics. */
 export function createRealtimeMetrics(live: { connections(): number; rooms(): number }) {

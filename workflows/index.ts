@@ -1,5 +1,6 @@
 // The workflow bundle's entry: every workflow type the worker registers.
 export { dailyRewardWorkflow } from './daily-reward/workflow';
 export { otpWorkflow } from './otp/workflow';
+export { giftFraudScanWorkflow } from './gift-fraud/workflow';
 export { rechargeWorkflow } from './recharge/workflow';
 export { voidedPurchasesWorkflow } from './recharge/voided';

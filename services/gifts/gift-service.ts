@@ -86,13 +86,17 @@ export class GiftService {
     const { to, ...rest } = request;
     const print = fingerprint('POST /v1/rooms/:id/gifts', { roomId: rest.roomId, giftId: rest.giftId, quantity: rest.quantity, to });
     let committed: (CommittedGift & { coinBalance: number }) | null = null;
-    const response = await this.deps.requests.run({ userId: request.senderId, key: request.idempotencyKey, fingerprint: print }, async (tx) => {
-      committed = await this.commit(request, tx);
-      return { status: 201, body: view(committed) };
-    });
-    if (response.status >= 400 && !response.replayed) this.deps.onRefused?.((response.body as { error: { code: string } }).error.code);
-    if (committed && !response.replayed) this.announce(committed);
-    return response;
+    try {
+      const response = await this.deps.requests.run({ userId: request.senderId, key: request.idempotencyKey, fingerprint: print }, async (tx) => {
+        committed = await this.commit(request, tx);
+        return { status: 201, body: view(committed) };
+      });
+      if (committed && !response.replayed) this.announce(committed);
+      return response;
+    } catch (err) {
+      if (err instanceof AppError) this.deps.onRefused?.(err.code);
+      throw err;
+    }
   }
 
   private async commit(request: SendGift, tx: EntityManager): Promise<CommittedGift & { coinBalance: number }> {

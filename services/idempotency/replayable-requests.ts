@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AppError, ErrorCode } from '../../domain/errors';
-import { httpStatusFor } from '../../platform/http/error-status';
 
 /** A response as it is kept and replayed. */
 export interface StoredResponse {
@@ -17,17 +16,10 @@ export interface ReplayableRequest {
   fingerprint: string;
 }
 
-/** Refusals that are final for this request, and so are kept and replayed like a success. */
-function isFinalRefusal(err: unknown): err is AppError {
-  if (!(err instanceof AppError)) return false;
-  const status = httpStatusFor(err.code);
-  return status >= 400 && status < 500 && status !== 429 && err.code !== ErrorCode.IdempotencyKeyInFlight;
-}
-
 /**
  * The Idempotency-Key header with Stripe's semantics, for requests that move money:
- *  - the same key and the same request answers the first response again (a refusal included),
- *    and applies nothing a second time;
+ *  - the same key and the same request answers the first response again and applies nothing a
+ *    second time;
  *  - the same key with another request is refused (IDEMPOTENCY_KEY_REUSED);
  *  - a key whose first request is still running is refused (IDEMPOTENCY_KEY_IN_FLIGHT), never
  *    waited on.
@@ -35,7 +27,9 @@ function isFinalRefusal(err: unknown): err is AppError {
  * key without its effect nor an effect without its key: unlike a separate "in flight" row,
  * nothing has to be recovered after a crash. In-flight detection is a transaction-scoped
  * advisory lock on the key, released by the commit or the rollback.
- * Failures that are not final (a dependency down, 429) are not kept: the retry runs again.
+ * A refusal (not enough coins, a receiver who left) keeps nothing, like any bad request: the
+ * same key may be retried once the reason is gone. Stripe replays refusals too; we don't, so
+ * that a refused request changes nothing at all.
  */
 export class ReplayableRequests {
   constructor(private readonly dataSource: DataSource) {}
@@ -62,17 +56,7 @@ export class ReplayableRequests {
         return { status: prior[0].status_code, body: prior[0].response, replayed: true };
       }
 
-      await tx.query('SAVEPOINT replayable_work');
-      let response: StoredResponse;
-      try {
-        response = await work(tx);
-        await tx.query('RELEASE SAVEPOINT replayable_work');
-      } catch (err) {
-        if (!isFinalRefusal(err)) throw err;
-        await tx.query('ROLLBACK TO SAVEPOINT replayable_work');
-        const error = err.details === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, details: err.details };
-        response = { status: httpStatusFor(err.code), body: { error } };
-      }
+      const response = await work(tx);
       await tx.query(
         `INSERT INTO idempotent_requests (user_id, key, request_hash, status_code, response) VALUES ($1, $2, $3, $4, $5)`,
         [request.userId, request.key, request.fingerprint, response.status, JSON.stringify(response.body)],

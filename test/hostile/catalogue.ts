@@ -36,6 +36,7 @@ export type FieldKind =
   | 'provider-path'
   | 'limit'
   | 'cursor'
+  | 'period-id'
   | 'object';
 
 const ID = '3f1e2d4c-5b6a-4789-8abc-def012345678';
@@ -222,6 +223,23 @@ export function hostileValues(kind: FieldKind): [string, unknown][] {
         ['a popular cursor with a bad id', `5_${ID.slice(0, 35)}z`],
         ['a popular cursor with an exponent', `1e3_${ID}`],
         ['a members cursor with a sign', `-5_${ID}`],
+      ];
+    case 'period-id':
+      // Invalid for a day, an ISO week and a month alike.
+      return [
+        ['30 February', '2026-02-30'],
+        ['week 54', '2026-W54'],
+        ['week 0', '2026-W00'],
+        ['lower-case w', '2026-w10'],
+        ['month 13', '2026-13'],
+        ['before 1970', '1969-12'],
+        ['in the future', '2999-01-01'],
+        ['long gone', '2001-01'],
+        ['no year', 'W10'],
+        ['empty', ''],
+        ['NUL', '2026-03\u0000'],
+        ['fullwidth digits', '\uff12\uff10\uff12\uff16-03'],
+        ['over-long', '2026-03-05'.repeat(50)],
       ];
     case 'object':
       return [['a string', 'x'], ['an array', [{}]], ['null', null], ['a number', 5]];

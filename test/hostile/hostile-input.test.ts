@@ -7,6 +7,7 @@ import { Sessions } from '../../services/auth/sessions';
 import { SessionStore } from '../../db/repositories/sessions';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import type { RoomView } from '../../domain/rooms/model';
+import { periodIdAt } from '../../domain/economy/ranking-periods';
 import { startEdge, testLogger } from '../support/app-harness';
 import { connectRealStack, type RealStack } from '../support/real-stack';
 import { FORWARDED_FOR, RoomJanitor, UNLIMITED_RATES } from '../support/room-api';
@@ -69,6 +70,8 @@ beforeAll(async () => {
   await edge.rooms.ban(owner.userId, room.id, banned.userId, 'spam');
   const { message } = await edge.rooms.postChat(seated.userId, room.id, { text: 'hello', clientMsgId: `m-${randomUUID()}` });
   w = { room, owner, admin, seated, target, banned, messageId: message.id };
+  // Staff, so the staff routes' own validation is what refuses (everyone else gets 403 first).
+  await stack.dataSource.query(`INSERT INTO staff_members (user_id, granted_by) VALUES ($1, 'hostile test')`, [owner.userId]);
 });
 
 afterAll(async () => {
@@ -146,7 +149,7 @@ function isErrorShape(body: unknown): boolean {
 
 // -- What must not change ------------------------------------------------------------------------
 
-const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'store_purchases'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -178,6 +181,8 @@ type Part = [value: unknown, kind: FieldKind];
 
 interface RouteSpec {
   params?: Record<string, Part>;
+  /** Headers the valid request carries (an Idempotency-Key on money routes). */
+  headers?: Record<string, string>;
   /** An undefined value: the parameter is optional and absent from the valid request. */
   query?: Record<string, [string | undefined, FieldKind]>;
   body?: Record<string, Part>;
@@ -299,8 +304,29 @@ function specs(): Record<string, RouteSpec> {
     'DELETE /v1/users/:id/follow': { params: { id: [w.target.userId, 'uuid-path'] } },
     'PUT /v1/users/:id/block': { params: { id: [w.target.userId, 'uuid-path'] } },
     'DELETE /v1/users/:id/block': { params: { id: [w.target.userId, 'uuid-path'] } },
+    'GET /v1/rankings/wealth': { query: { period: ['weekly', 'enum'], at: [periodIdAt('weekly', Date.now()), 'period-id'], limit: ['5', 'limit'] } },
+    'GET /v1/rankings/charm': { query: { period: ['monthly', 'enum'], at: [periodIdAt('monthly', Date.now()), 'period-id'], limit: ['5', 'limit'] } },
+    'GET /v1/rooms/:id/rankings/contribution': {
+      params: { id: room },
+      query: { period: ['daily', 'enum'], at: [periodIdAt('daily', Date.now()), 'period-id'], limit: ['5', 'limit'] },
+    },
     'GET /v1/me/following': { query: page },
     'GET /v1/me/blocked': { query: page },
+    'GET /v1/gifts': { query: { region: ['IN', 'region'] } },
+    'GET /v1/wallet': {},
+    'GET /v1/wallet/transactions': { query: { currency: ['coins', 'enum'], ...page } },
+    'POST /v1/wallet/exchanges': { headers: { 'idempotency-key': randomUUID() }, body: { diamonds: [100_000_001, 'minutes'] } },
+    'POST /v1/rooms/:id/gifts': {
+      headers: { 'idempotency-key': randomUUID() },
+      params: { id: room },
+      body: { giftId: ['rose', 'enum'], quantity: [2, 'minutes'], to: [[w.target.userId], 'uuid'] },
+    },
+    'GET /v1/staff/gift-flags': { query: { status: ['open', 'enum'], ...page } },
+    'GET /v1/staff/gift-flags/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/staff/gift-flags/:id/review': {
+      params: { id: [randomUUID(), 'uuid-path'] },
+      body: { decision: ['release', 'enum'], note: ['looks fine\nchecked the rooms', 'multiline-text'] },
+    },
     'GET /v1/wallet/packages': { query: { region: ['IN', 'region'] } },
     'POST /v1/wallet/recharges/google-play': { body: { productId: ['coins_500', 'enum'], purchaseToken: ['hostile-purchase-token-0001.AO-J1Oz', 'token'] } },
     'GET /v1/wallet/recharges/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
@@ -423,7 +449,7 @@ describe('hostile input to every route', () => {
       for (let i = 0; i < requests.length; i += 8) {
         await Promise.all(
           requests.slice(i, i + 8).map(async (r) => {
-            const reply = await send(r.method, r.path, { headers: r.headers, body: r.body, token: spec.anonymous ? null : undefined });
+            const reply = await send(r.method, r.path, { headers: { ...spec.headers, ...r.headers }, body: r.body, token: spec.anonymous ? null : undefined });
             sent++;
             const statusOk = r.expect === '501' ? reply.status === 501 : reply.status >= 400 && reply.status < 500;
             if (!statusOk || !isErrorShape(reply.body)) failures.push(`${route} ${r.name}: ${reply.status} ${reply.raw.slice(0, 160)}`);
@@ -537,7 +563,10 @@ describe('a room that does not exist', () => {
       const params = { ...Object.fromEntries(Object.entries(spec.params ?? {}).map(([k, [v]]) => [k, String(v)])), id: missing };
       const query = Object.fromEntries(Object.entries(spec.query ?? {}).map(([k, [v]]) => [k, v]));
       const body = spec.body ? jsonText(Object.fromEntries(Object.entries(spec.body).map(([k, [v]]) => [k, v]))) : undefined;
-      const reply = await send(method, pathOf(template, params) + queryString(query), { body: ['POST', 'PUT', 'PATCH'].includes(method) ? body : undefined });
+      const reply = await send(method, pathOf(template, params) + queryString(query), {
+        headers: spec.headers,
+        body: ['POST', 'PUT', 'PATCH'].includes(method) ? body : undefined,
+      });
       const code = (reply.body as { error?: { code?: string } } | null)?.error?.code;
       if (reply.status !== 404 || code !== 'ROOM_NOT_FOUND') failures.push(`${route}: ${reply.status} ${reply.raw.slice(0, 120)}`);
     }
