@@ -2,8 +2,9 @@ import { createDailyRewardActivities, type DailyRewardActivityDeps } from './dai
 import { createGiftFraudActivities, type GiftFraudActivityDeps } from './gift-fraud';
 import { createGiftSettlementActivities, type GiftSettlementActivityDeps } from './gift-settlement';
 import { createOtpActivities, type OtpActivityDeps } from './otp';
+import { createRechargeActivities, type RechargeActivityDeps } from './recharge';
 
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps;
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -12,5 +13,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createOtpActivities(deps),
     ...createGiftFraudActivities(deps),
     ...createGiftSettlementActivities(deps),
+    ...createRechargeActivities(deps),
   };
 }

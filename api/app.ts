@@ -20,6 +20,9 @@ import { authRoutes, sessionRoutes } from './auth/routes';
 import { createAuthServices } from '../services/auth';
 import { DailyRewardFlows } from '../services/daily-reward/flow-client';
 import { meRoutes } from './me/routes';
+import { rechargeRoutes } from './wallet/recharge-routes';
+import { RechargeService } from '../services/recharge/recharge-service';
+import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { roomRoutes } from './rooms/routes';
 import { createRoomService } from '../services/rooms';
 import { relationRoutes } from './relations/routes';
@@ -35,7 +38,7 @@ import { staffRoutes } from './staff/routes';
 import { SocketTickets } from '../platform/auth/socket-tickets';
 import { dailyRewardRoutes } from './daily-reward/routes';
 import { RoomDirectory } from '../db/repositories/rooms';
-import { createGiftRankings } from '../services/rankings';
+import { createGiftRankings, reversalReceipts } from '../services/rankings';
 import { RankingPages } from '../services/rankings/ranking-pages';
 import { rankingRoutes } from './rankings/routes';
 import { createGiftAnnouncer, type GiftAnnouncer } from '../services/gifts/announcer';
@@ -68,11 +71,6 @@ export interface ApiDeps {
   receiptReversal?: ReceiptReversal;
   /** Announces committed gifts to rooms and receivers; api/main.ts flushes its pending combo updates at shutdown. */
   giftAnnouncer?: GiftAnnouncer;
-}
-
-/** What reversed receipts take off the rankings, at their send's time. */
-function receiptsOfReversal(reversed: readonly ReversedReceipt[]) {
-  return reversed.map((r) => ({ senderId: r.senderId, receiverId: r.receiverId, roomId: r.roomId, coins: r.coins, diamonds: r.diamonds, at: r.createdAt }));
 }
 
 /** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
@@ -186,6 +184,17 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   });
   userRoutes.use(walletRoutes({ wallet: economy.wallet }).routes());
   userRoutes.use(giftSendRoutes({ gifts: economy.gifts }).routes());
+  userRoutes.use(
+    rechargeRoutes({
+      recharges: new RechargeService({
+        dataSource: deps.dataSource,
+        temporal: deps.temporal,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        secrets: new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY),
+        waitMs: config.RECHARGE_WAIT_MS,
+      }),
+    }).routes(),
+  );
   userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());
   userRoutes.use(
     staffRoutes({
@@ -196,7 +205,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
         // a released one settles at once what has passed its hold.
         reversal: deps.receiptReversal ?? {
           reverse: (tx, ids, reason) => giftReceipts.reverseReceipts(tx, ids, reason),
-          committed: (reversed) => rankings.subtract(receiptsOfReversal(reversed as ReversedReceipt[])),
+          committed: (reversed) => rankings.subtract(reversalReceipts(reversed as ReversedReceipt[])),
         },
         settlement: { settleNow: (tx, ids) => giftReceipts.settleReceiptsNow(tx, ids) },
         metrics,

@@ -133,6 +133,10 @@ const schema = z
     GOOGLE_PLAY_SERVICE_ACCOUNT_FILE: z.string().min(1).optional(),
     /** One call to Google (token included), below the activity's attempt timeout. */
     GOOGLE_PLAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(4000),
+    /** How often the voided-purchases Schedule reads Google's refunds and chargebacks. */
+    GOOGLE_PLAY_VOIDED_INTERVAL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(300),
+    /** How long POST /v1/wallet/recharges/google-play waits for the flow before answering 202. */
+    RECHARGE_WAIT_MS: z.coerce.number().int().min(0).max(20_000).default(5000),
 
     /** Economy: see README "Money rules". Diamonds from a gift stay pending this long. */
     GIFT_SETTLEMENT_HOLD_HOURS: z.coerce.number().min(0).max(24 * 90).default(72),

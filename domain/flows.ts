@@ -20,6 +20,8 @@ export const FlowKind = {
   GiftSettlement: 'gift-settlement',
   /** The scheduled run that starts the day's settlement flows. */
   GiftSettlementDispatch: 'gift-settlement-dispatch',
+  StoreRecharge: 'store-recharge',
+  StoreVoidedPurchases: 'store-voided-purchases',
 } as const;
 export type FlowKind = (typeof FlowKind)[keyof typeof FlowKind];
 

@@ -5,11 +5,14 @@ import { createDataSource } from '../db/data-source';
 import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { RedisUserEventPublisher } from '../platform/events/publisher';
 import { smsSenderFromConfig } from '../platform/sms/from-config';
+import { googlePlayFromConfig } from '../platform/stores/from-config';
 import { createLogger, temporalLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
 import { connectTemporalClient } from '../platform/temporal';
 import { createAuraWorker } from './create-worker';
 import { ensureSchedules } from './schedules';
+import { GiftClawbacks } from '../services/economy/clawback';
+import { createGiftRankings, rankingsReversalListener } from '../services/rankings';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -35,6 +38,13 @@ async function main(): Promise<void> {
       sms: smsSenderFromConfig(config, redis),
       codeTtlMinutes: Math.round(config.OTP_CODE_TTL_SECONDS / 60),
       temporal,
+      // Unset: recharges wait (and are retried) until a service account is configured.
+      store: googlePlayFromConfig(config),
+      // A refund reverses the buyer's gifts still in their hold; the rankings subtract them.
+      clawbacks: new GiftClawbacks(dataSource, {
+        logger,
+        listener: rankingsReversalListener(createGiftRankings({ redis, dataSource, logger })),
+      }),
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
     },

@@ -3,3 +3,5 @@ export { dailyRewardWorkflow } from './daily-reward/workflow';
 export { otpWorkflow } from './otp/workflow';
 export { giftFraudScanWorkflow } from './gift-fraud/workflow';
 export { giftSettlementDispatchWorkflow, giftSettlementWorkflow } from './gift-settlement/workflow';
+export { rechargeWorkflow } from './recharge/workflow';
+export { voidedPurchasesWorkflow } from './recharge/voided';

@@ -149,7 +149,7 @@ function isErrorShape(body: unknown): boolean {
 
 // -- What must not change ------------------------------------------------------------------------
 
-const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -327,6 +327,9 @@ function specs(): Record<string, RouteSpec> {
       params: { id: [randomUUID(), 'uuid-path'] },
       body: { decision: ['release', 'enum'], note: ['looks fine\nchecked the rooms', 'multiline-text'] },
     },
+    'GET /v1/wallet/packages': { query: { region: ['IN', 'region'] } },
+    'POST /v1/wallet/recharges/google-play': { body: { productId: ['coins_500', 'enum'], purchaseToken: ['hostile-purchase-token-0001.AO-J1Oz', 'token'] } },
+    'GET /v1/wallet/recharges/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
   };
 }
 

@@ -7,6 +7,8 @@ import { createApiApp } from '../../api/app';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import { DevSmsInbox } from '../../platform/sms/dev-inbox';
 import type { SmsSender } from '../../platform/sms/sms-sender';
+import type { StorePurchases } from '../../platform/stores/store-purchases';
+import { GiftClawbacks } from '../../services/economy/clawback';
 import { createLogger, type Logger } from '../../platform/logging';
 import { createRedis } from '../../platform/redis';
 import { createRealtimeEdge, type EdgeSettings, type RealtimeEdge } from '../../realtime/edge';
@@ -55,7 +57,7 @@ export async function startApi(
 /** A worker with the real activities (Postgres, Redis) on the suite's task queue. */
 export async function startWorker(
   stack: RealStack,
-  options: { taskQueue?: string; sms?: SmsSender } = {},
+  options: { taskQueue?: string; sms?: SmsSender; store?: StorePurchases } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const connection = await NativeConnection.connect({ address: stack.config.TEMPORAL_ADDRESS });
   const worker = await Worker.create({
@@ -70,6 +72,9 @@ export async function startWorker(
       secrets: stack.secrets,
       sms: options.sms ?? new DevSmsInbox(stack.redis),
       codeTtlMinutes: 5,
+      store: options.store,
+      // As workers/main.ts wires it: a refund reverses the buyer's pending gifts.
+      clawbacks: new GiftClawbacks(stack.dataSource, { logger: testLogger }),
     }),
   });
   const running = worker.run();
