@@ -38,7 +38,7 @@ import { staffRoutes } from './staff/routes';
 import { SocketTickets } from '../platform/auth/socket-tickets';
 import { dailyRewardRoutes } from './daily-reward/routes';
 import { RoomDirectory } from '../db/repositories/rooms';
-import { createGiftRankings } from '../services/rankings';
+import { createGiftRankings, reversalReceipts } from '../services/rankings';
 import { RankingPages } from '../services/rankings/ranking-pages';
 import { rankingRoutes } from './rankings/routes';
 import { createGiftAnnouncer, type GiftAnnouncer } from '../services/gifts/announcer';
@@ -71,11 +71,6 @@ export interface ApiDeps {
   receiptReversal?: ReceiptReversal;
   /** Announces committed gifts to rooms and receivers; api/main.ts flushes its pending combo updates at shutdown. */
   giftAnnouncer?: GiftAnnouncer;
-}
-
-/** What reversed receipts take off the rankings, at their send's time. */
-function receiptsOfReversal(reversed: readonly ReversedReceipt[]) {
-  return reversed.map((r) => ({ senderId: r.senderId, receiverId: r.receiverId, roomId: r.roomId, coins: r.coins, diamonds: r.diamonds, at: r.createdAt }));
 }
 
 /** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
@@ -210,7 +205,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
         // a released one settles at once what has passed its hold.
         reversal: deps.receiptReversal ?? {
           reverse: (tx, ids, reason) => giftReceipts.reverseReceipts(tx, ids, reason),
-          committed: (reversed) => rankings.subtract(receiptsOfReversal(reversed as ReversedReceipt[])),
+          committed: (reversed) => rankings.subtract(reversalReceipts(reversed as ReversedReceipt[])),
         },
         settlement: { settleNow: (tx, ids) => giftReceipts.settleReceiptsNow(tx, ids) },
         metrics,

@@ -8,8 +8,8 @@ import { Rooms1764300000000 } from './migrations/1764300000000-Rooms';
 import { AccountBansAndRoomMutes1764400000000 } from './migrations/1764400000000-AccountBansAndRoomMutes';
 import { Economy1764500000000 } from './migrations/1764500000000-Economy';
 import { GiftCatalogSeed1764500100000 } from './migrations/1764500100000-GiftCatalogSeed';
-import { GiftFraudReview1764500300000 } from './migrations/1764500300000-GiftFraudReview';
 import { StoreRecharges1764500200000 } from './migrations/1764500200000-StoreRecharges';
+import { GiftFraudReview1764500300000 } from './migrations/1764500300000-GiftFraudReview';
 import { SettlementFlows1764500400000 } from './migrations/1764500400000-SettlementFlows';
 
 export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000, Rooms1764300000000, AccountBansAndRoomMutes1764400000000, Economy1764500000000, GiftCatalogSeed1764500100000, StoreRecharges1764500200000, GiftFraudReview1764500300000, SettlementFlows1764500400000];

@@ -9,9 +9,10 @@ import { googlePlayFromConfig } from '../platform/stores/from-config';
 import { createLogger, temporalLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
 import { connectTemporalClient } from '../platform/temporal';
-import { GiftClawbacks } from '../services/economy/clawback';
 import { createAuraWorker } from './create-worker';
 import { ensureSchedules } from './schedules';
+import { GiftClawbacks } from '../services/economy/clawback';
+import { createGiftRankings, rankingsReversalListener } from '../services/rankings';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -39,8 +40,11 @@ async function main(): Promise<void> {
       temporal,
       // Unset: recharges wait (and are retried) until a service account is configured.
       store: googlePlayFromConfig(config),
-      // A voided purchase also reverses the buyer's gifts still in their hold (refunding them first).
-      clawbacks: new GiftClawbacks(dataSource, { logger }),
+      // A refund reverses the buyer's gifts still in their hold; the rankings subtract them.
+      clawbacks: new GiftClawbacks(dataSource, {
+        logger,
+        listener: rankingsReversalListener(createGiftRankings({ redis, dataSource, logger })),
+      }),
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
     },

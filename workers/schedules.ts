@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { FlowKind, SearchAttribute } from '../domain/flows';
 import type { GiftSettlementDispatchInput } from '../workflows/gift-settlement/definitions';
 import { giftFraudScanSchedule } from '../workflows/gift-fraud/schedule';
+import { VOIDED_PURCHASES_SCHEDULE_ID, voidedPurchasesSchedule } from '../workflows/recharge/schedule';
 
 /**
  * Temporal Schedules the project runs, created or brought up to date at every worker start (so
@@ -66,7 +67,28 @@ export const giftFraudScan: ScheduleDefinition = {
   },
 };
 
-export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan];
+/** Google Play's voided purchases (refunds): each credited order is clawed back. */
+export const googlePlayVoidedPurchases: ScheduleDefinition = {
+  id: VOIDED_PURCHASES_SCHEDULE_ID,
+  build(config) {
+    const spec = voidedPurchasesSchedule(config.GOOGLE_PLAY_VOIDED_INTERVAL_SECONDS);
+    return {
+      spec: { intervals: [{ every: `${spec.intervalSeconds} seconds` }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: spec.workflowType,
+        workflowId: spec.workflowId,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        args: [...spec.args],
+        workflowExecutionTimeout: RUN_TIMEOUT,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: SearchAttribute.FlowKind, value: FlowKind.StoreVoidedPurchases }]),
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '5 minutes' },
+    };
+  },
+};
+
+export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan, googlePlayVoidedPurchases];
 
 export interface EnsuredSchedule {
   id: string;

@@ -65,11 +65,18 @@ export interface CreditedRecharge {
   recovered: number;
 }
 
+/** Where a run of the voided-purchases reader stopped, for the next run of the same flow. */
+export interface VoidedResume {
+  startTimeMillis: number;
+  pageToken: string;
+  latestVoidedMillis: number;
+}
+
 export interface VoidedSyncResult {
   seen: number;
   clawedBack: number;
-  /** More pages wait: the flow runs the activity again. */
-  more: boolean;
+  /** More pages wait: the flow runs the activity again from here. */
+  resume: VoidedResume | null;
 }
 
 export type RechargeActivities = ReturnType<typeof createRechargeActivities>;
@@ -216,29 +223,30 @@ export function createRechargeActivities({ dataSource, secrets, store, clawbacks
      * one we credited (`void:google-play:<orderId>`), marking the purchase voided in the same
      * transaction. Idempotent: a void seen twice changes nothing the second time.
      */
-    async syncVoidedPurchases(input: { pagesPerRun?: number } = {}): Promise<VoidedSyncResult> {
+    async syncVoidedPurchases(input: { pagesPerRun?: number; pageSize?: number; resume?: VoidedResume } = {}): Promise<VoidedSyncResult> {
       return asActivity(async () => {
-        const now = Date.now();
-        const cursor = Math.max((await records.voidCursor(STORE)) ?? 0, now - VOID_HISTORY_MS);
-        let pageToken: string | undefined;
+        const startTimeMillis = input.resume?.startTimeMillis ?? Math.max((await records.voidCursor(STORE)) ?? 0, Date.now() - VOID_HISTORY_MS);
+        let pageToken = input.resume?.pageToken;
+        let latest = input.resume?.latestVoidedMillis ?? 0;
         let pages = 0;
         let seen = 0;
         let clawedBack = 0;
-        let latest = 0;
         do {
-          const page = await googlePlay().listVoidedPurchases({ startTimeMillis: cursor, pageToken, maxResults: 1000 }, { signal: signal() });
+          const page = await googlePlay().listVoidedPurchases({ startTimeMillis, pageToken, maxResults: input.pageSize ?? 1000 }, { signal: signal() });
           for (const voided of page.voidedPurchases) {
             seen += 1;
             latest = Math.max(latest, Number(voided.voidedTimeMillis));
             if (await clawBack(voided)) clawedBack += 1;
           }
+          pages += 1;
           Context.current().heartbeat({ pages });
           pageToken = page.tokenPagination?.nextPageToken;
-          pages += 1;
         } while (pageToken && pages < (input.pagesPerRun ?? VOID_PAGES_PER_RUN));
-        // The cursor only moves once every page up to here is handled; a run cut short re-reads.
-        if (!pageToken && latest > 0) await records.saveVoidCursor(STORE, Math.max(cursor, latest - VOID_OVERLAP_MS));
-        return { seen, clawedBack, more: Boolean(pageToken) };
+        // More pages: the flow's next run goes on from this page. The cursor moves only once
+        // every page is handled, so a run cut short re-reads (idempotently) rather than skips.
+        if (pageToken) return { seen, clawedBack, resume: { startTimeMillis, pageToken, latestVoidedMillis: latest } };
+        if (latest > 0) await records.saveVoidCursor(STORE, Math.max(startTimeMillis, latest - VOID_OVERLAP_MS));
+        return { seen, clawedBack, resume: null };
       });
     },
   };

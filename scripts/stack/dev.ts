@@ -7,7 +7,7 @@ import { DEV_SECRETS } from '../../config/dev-secrets';
 import { describeError } from '../../platform/logging';
 import { migrateAndSeed } from '../migrate';
 import { startProcess, stopLiveChildren, waitUntil } from './child-process';
-import { pgCanUse, startPostgres, startRedis, startTemporalDevServer, type RunningService } from './services';
+import { pgCanUse, startFakeGooglePlayServer, startPostgres, startRedis, startTemporalDevServer, type RunningService } from './services';
 import { DEFAULT_RESTART_POLICY, Supervisor } from './supervisor';
 
 /**
@@ -27,6 +27,7 @@ const ports = {
   temporalUi: num('AURA_TEMPORAL_UI_PORT', 8233),
   api: num('API_PORT', 3000),
   realtime: num('REALTIME_PORT', 3001),
+  googlePlay: num('AURA_GOOGLE_PLAY_PORT', 8085),
 };
 
 function postgresDataDir(dataDir: string): string {
@@ -134,6 +135,20 @@ async function main(): Promise<void> {
     }),
   );
 
+  // Store recharges on the dev stack go to a local Google Play, unless a real service account is set.
+  const googlePlayEnv: NodeJS.ProcessEnv = {};
+  if (!env.GOOGLE_PLAY_SERVICE_ACCOUNT_FILE) {
+    const serviceAccountFile = join(dataDir, 'google-play-service-account.json');
+    const googlePlayUrl = await supervised('google-play', () =>
+      startFakeGooglePlayServer({ root, port: ports.googlePlay, serviceAccountFile, output: { prefix: '[google-play]' } }),
+    );
+    Object.assign(googlePlayEnv, {
+      GOOGLE_PLAY_API_URL: googlePlayUrl,
+      GOOGLE_PLAY_TOKEN_URL: `${googlePlayUrl}/token`,
+      GOOGLE_PLAY_SERVICE_ACCOUNT_FILE: serviceAccountFile,
+    });
+  }
+
   const applied = await migrateAndSeed(postgresUrl, { seed: true });
   console.log(`[stack] migrations: ${applied.length ? applied.join(', ') : 'up to date'}; reference data loaded`);
 
@@ -145,6 +160,7 @@ async function main(): Promise<void> {
     TEMPORAL_ADDRESS: temporalUrl,
     API_PORT: String(ports.api),
     REALTIME_PORT: String(ports.realtime),
+    ...googlePlayEnv,
     ...DEV_SECRETS,
     ...Object.fromEntries(Object.keys(DEV_SECRETS).filter((k) => env[k]).map((k) => [k, env[k]])),
   };
@@ -179,6 +195,7 @@ async function main(): Promise<void> {
   Temporal gRPC    ${temporalUrl}
   PostgreSQL       ${postgresUrl.replace(/:[^:@/]+@/, ':•••@')}
   Redis            ${redisUrl}
+  Google Play      ${googlePlayEnv.GOOGLE_PLAY_API_URL ?? 'the real one (GOOGLE_PLAY_SERVICE_ACCOUNT_FILE)'}
   A token for a demo user:  npx tsx scripts/dev-token.ts ${DEMO_USERS[0].id}
 `);
 }

@@ -206,3 +206,30 @@ export async function startTemporalDevServer(options: {
   );
   return { process: proc, url: address };
 }
+
+/**
+ * The local Google Play (scripts/stack/fake-google-play.ts, run from source with tsx: a test tool
+ * the production build leaves out), with its service-account key file for the worker. Ready once
+ * it answers and the key file is written.
+ */
+export async function startFakeGooglePlayServer(options: { root: string; port: number; serviceAccountFile: string; output: Output }): Promise<RunningService> {
+  const script = join(options.root, 'scripts', 'stack', 'fake-google-play.ts');
+  const proc = startProcess(
+    'google-play',
+    process.execPath,
+    ['--import', 'tsx', script, '--port', String(options.port), '--service-account', options.serviceAccountFile],
+    { cwd: options.root, output: options.output },
+  );
+  const url = `http://127.0.0.1:${options.port}`;
+  await waitUntil(
+    'google-play',
+    async () => {
+      const res = await fetch(`${url}/__fake__/calls`, { signal: AbortSignal.timeout(1_000) });
+      if (!res.ok) throw new Error(`answered ${res.status}`);
+      if (!existsSync(options.serviceAccountFile)) throw new Error('no service-account file yet');
+    },
+    30_000,
+    proc.exited,
+  );
+  return { process: proc, url };
+}

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { RoomLiveState } from '../../db/live/room-live-state';
 import { LiveStateRefusal } from '../../db/live/room-live-state';
-import { Ledger } from '../../db/repositories/ledger';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { giftTotals, offerTo, type CatalogGift, type GiftTarget } from '../../domain/economy/gifts';
 import { fingerprint, type ReplayableRequests, type StoredResponse } from '../idempotency/replayable-requests';
@@ -63,7 +62,7 @@ interface SenderRow {
   coins_owed: string;
   region: string | null;
   vip_tier: number;
-  status: string;
+  blocked: string[];
 }
 
 /**
@@ -74,21 +73,38 @@ interface SenderRow {
  * settlement flow credits diamonds in batches when the hold ends).
  */
 export class GiftService {
-  private readonly ledger: Ledger;
   private readonly clock: () => number;
 
   constructor(private readonly deps: GiftServiceDeps) {
-    this.ledger = new Ledger(deps.dataSource);
     this.clock = deps.clock ?? Date.now;
   }
 
   async send(request: SendGift): Promise<StoredResponse & { replayed: boolean }> {
     const { to, ...rest } = request;
-    const print = fingerprint('POST /v1/rooms/:id/gifts', { roomId: rest.roomId, giftId: rest.giftId, quantity: rest.quantity, to });
+    const replayable = {
+      userId: request.senderId,
+      key: request.idempotencyKey,
+      fingerprint: fingerprint('POST /v1/rooms/:id/gifts', { roomId: rest.roomId, giftId: rest.giftId, quantity: rest.quantity, to }),
+    };
     let committed: (CommittedGift & { coinBalance: number }) | null = null;
     try {
-      const response = await this.deps.requests.run({ userId: request.senderId, key: request.idempotencyKey, fingerprint: print }, async (tx) => {
-        committed = await this.commit(request, tx);
+      // The catalog (memory) and the live room (Redis) are read before the transaction opens, so
+      // no pooled connection waits on them. A refusal here is checked against the key: a replay
+      // answers what the first request got, even if a receiver has left since.
+      let gift: CatalogGift;
+      let receivers: string[];
+      try {
+        const found = await this.deps.catalog.gift(request.giftId);
+        if (!found) throw new AppError(ErrorCode.GiftNotFound, 'no such gift');
+        gift = found;
+        receivers = await this.receivers(request);
+      } catch (err) {
+        const earlier = err instanceof AppError ? await this.deps.requests.earlierAnswer(replayable) : null;
+        if (earlier) return earlier;
+        throw err;
+      }
+      const response = await this.deps.requests.run(replayable, async (tx) => {
+        committed = await this.commit(request, gift, receivers, tx);
         return { status: 201, body: view(committed) };
       });
       if (committed && !response.replayed) this.announce(committed);
@@ -99,26 +115,28 @@ export class GiftService {
     }
   }
 
-  private async commit(request: SendGift, tx: EntityManager): Promise<CommittedGift & { coinBalance: number }> {
+  /**
+   * The transaction, in four statements after the key's check: lock the sender's wallet (with
+   * who blocks whom), count the caps, then debit + send + receipts in one statement.
+   */
+  private async commit(request: SendGift, gift: CatalogGift, receivers: string[], tx: EntityManager): Promise<CommittedGift & { coinBalance: number }> {
     const { senderId, roomId, quantity } = request;
-    const gift = await this.deps.catalog.gift(request.giftId);
-    if (!gift) throw new AppError(ErrorCode.GiftNotFound, 'no such gift');
-    const receivers = await this.receivers(request);
-    const blocked = await this.blockedAmong(tx, senderId, receivers);
-    const kept = 'users' in request.to ? receivers : receivers.filter((id) => !blocked.has(id));
-    if ('users' in request.to && blocked.size > 0) {
-      throw new AppError(ErrorCode.GiftBlocked, 'you cannot send gifts to a user who blocked you or whom you blocked', { userIds: [...blocked] });
-    }
-    if (kept.length === 0) throw new AppError(ErrorCode.GiftNoReceivers, 'nobody here can receive this gift');
-
     // The sender's wallet row lock: their sends apply one at a time, and the caps below read
     // totals no concurrent send of theirs can change.
     const [sender] = (await tx.query(
-      `SELECT w.coins, w.coins_owed, u.region, u.vip_tier, u.status
+      `SELECT w.coins, w.coins_owed, u.region, u.vip_tier,
+              ARRAY(SELECT blocked_id::text FROM user_blocks WHERE blocker_id = $1 AND blocked_id = ANY($2::uuid[])
+                    UNION SELECT blocker_id::text FROM user_blocks WHERE blocked_id = $1 AND blocker_id = ANY($2::uuid[])) AS blocked
          FROM wallets w JOIN users u ON u.id = w.user_id WHERE w.user_id = $1 FOR UPDATE OF w`,
-      [senderId],
+      [senderId, receivers],
     )) as SenderRow[];
     if (!sender) throw new AppError(ErrorCode.UserNotFound, 'the sender has no wallet');
+    const blocked = new Set(sender.blocked);
+    if ('users' in request.to && blocked.size > 0) {
+      throw new AppError(ErrorCode.GiftBlocked, 'you cannot send gifts to a user who blocked you or whom you blocked', { userIds: [...blocked] });
+    }
+    const kept = receivers.filter((id) => !blocked.has(id));
+    if (kept.length === 0) throw new AppError(ErrorCode.GiftNoReceivers, 'nobody here can receive this gift');
     if (Number(sender.coins_owed) > 0) {
       throw new AppError(ErrorCode.CoinsOwed, 'a refunded purchase left coins owed; gifting resumes once they are repaid', {
         coinsOwed: Number(sender.coins_owed),
@@ -126,35 +144,34 @@ export class GiftService {
     }
     const offer = offerTo(gift, { region: sender.region, vipTier: sender.vip_tier });
     const totals = giftTotals(offer, quantity, kept.length);
-    if (Number(sender.coins) < totals.totalCoins) {
-      throw new AppError(ErrorCode.InsufficientFunds, 'not enough coins for this gift', { needed: totals.totalCoins, balance: Number(sender.coins) });
+    const coins = Number(sender.coins);
+    if (coins < totals.totalCoins) {
+      throw new AppError(ErrorCode.InsufficientFunds, 'not enough coins for this gift', { needed: totals.totalCoins, balance: coins });
     }
     const now = new Date(this.clock());
     await this.applyCaps(tx, senderId, kept, totals.totalCoins, totals.coinsPerReceiver, now);
 
+    // The debit is an ordinary ledger insert (the triggers compute its balance under the lock we
+    // hold and refuse a negative one) with a key no earlier post can have: the send id is new.
     const sendId = randomUUID();
-    const debit = await this.ledger.post(
-      {
-        userId: senderId,
-        currency: 'coins',
-        amount: -totals.totalCoins,
-        reason: 'gift_sent',
-        idempotencyKey: `gift:${sendId}`,
-        metadata: { sendId, giftId: gift.id, roomId, quantity, receivers: kept.length },
-      },
-      tx,
-    );
-    await tx.query(
-      `INSERT INTO gift_sends (id, sender_id, room_id, gift_id, quantity, unit_price_coins, unit_diamonds, receiver_count, total_coins, debit_entry_id, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [sendId, senderId, roomId, gift.id, quantity, offer.unitPriceCoins, offer.unitDiamonds, kept.length, totals.totalCoins, debit.entryId, now],
-    );
+    const metadata = { sendId, giftId: gift.id, roomId, quantity, receivers: kept.length };
     const receipts = (await tx.query(
-      `INSERT INTO gift_receipts (send_id, sender_id, receiver_id, room_id, coins, diamonds, hold_until, created_at)
-       SELECT $1, $2, r, $3, $4, $5, $6, $7 FROM unnest($8::uuid[]) WITH ORDINALITY AS t(r, n) ORDER BY n
+      `WITH debit AS (
+         INSERT INTO ledger_entries (user_id, currency, amount, balance_after, reason, idempotency_key, metadata)
+         VALUES ($1, 'coins', $2, 0, 'gift_sent', $3, $4) RETURNING id),
+       send AS (
+         INSERT INTO gift_sends (id, sender_id, room_id, gift_id, quantity, unit_price_coins, unit_diamonds, receiver_count, total_coins, debit_entry_id, created_at)
+         SELECT $5, $1, $6, $7, $8, $9, $10, $11, $12, debit.id, $13 FROM debit RETURNING id)
+       INSERT INTO gift_receipts (send_id, sender_id, receiver_id, room_id, coins, diamonds, hold_until, created_at)
+       SELECT send.id, $1, t.r, $6, $14, $15, $16, $13 FROM send, unnest($17::uuid[]) WITH ORDINALITY AS t(r, n) ORDER BY t.n
        RETURNING id, receiver_id`,
-      [sendId, senderId, roomId, totals.coinsPerReceiver, totals.diamondsPerReceiver, new Date(now.getTime() + this.deps.settings.holdMs), now, kept],
+      [
+        senderId, -totals.totalCoins, `gift:${sendId}`, metadata,
+        sendId, roomId, gift.id, quantity, offer.unitPriceCoins, offer.unitDiamonds, kept.length, totals.totalCoins, now,
+        totals.coinsPerReceiver, totals.diamondsPerReceiver, new Date(now.getTime() + this.deps.settings.holdMs), kept,
+      ],
     )) as { id: string; receiver_id: string }[];
+    if (receipts.length !== kept.length) throw new Error(`gift ${sendId}: ${receipts.length} receipts written for ${kept.length} receivers`);
     const receiptOf = new Map(receipts.map((r) => [r.receiver_id, String(r.id)]));
     return {
       sendId,
@@ -165,7 +182,7 @@ export class GiftService {
       quantity,
       totalCoins: totals.totalCoins,
       receivers: kept.map((userId) => ({ userId, receiptId: receiptOf.get(userId)!, coins: totals.coinsPerReceiver, diamonds: totals.diamondsPerReceiver })),
-      coinBalance: debit.balanceAfter,
+      coinBalance: coins - totals.totalCoins,
     };
   }
 
@@ -194,46 +211,34 @@ export class GiftService {
     return [...new Set(found.receivers)];
   }
 
-  private async blockedAmong(tx: EntityManager, senderId: string, receivers: string[]): Promise<Set<string>> {
-    if (receivers.length === 0) return new Set();
-    const rows = (await tx.query(
-      `SELECT blocked_id AS other FROM user_blocks WHERE blocker_id = $1 AND blocked_id = ANY($2::uuid[])
-       UNION
-       SELECT blocker_id AS other FROM user_blocks WHERE blocked_id = $1 AND blocker_id = ANY($2::uuid[])`,
-      [senderId, receivers],
-    )) as { other: string }[];
-    return new Set(rows.map((r) => r.other));
-  }
-
   /** Anti-fraud caps per UTC day: the sender's total, and each sender-receiver pair's. */
   private async applyCaps(tx: EntityManager, senderId: string, receivers: string[], totalCoins: number, perReceiver: number, now: Date): Promise<void> {
     const day = now.toISOString().slice(0, 10);
     const { senderDailyCapCoins, pairDailyCapCoins } = this.deps.settings;
-    const [daily] = (await tx.query(
-      `INSERT INTO gift_daily_totals (sender_id, day, coins) VALUES ($1, $2, $3)
-       ON CONFLICT (sender_id, day) DO UPDATE SET coins = gift_daily_totals.coins + EXCLUDED.coins
-       RETURNING coins`,
-      [senderId, day, totalCoins],
-    )) as { coins: string }[];
-    if (Number(daily!.coins) > senderDailyCapCoins) {
+    const [counted] = (await tx.query(
+      `WITH daily AS (
+         INSERT INTO gift_daily_totals (sender_id, day, coins) VALUES ($1, $2, $3)
+         ON CONFLICT (sender_id, day) DO UPDATE SET coins = gift_daily_totals.coins + EXCLUDED.coins
+         RETURNING coins),
+       pairs AS (
+         INSERT INTO gift_pair_daily_totals (sender_id, receiver_id, day, coins, gifts)
+         SELECT $1, r, $2, $4, 1 FROM unnest($5::uuid[]) AS t(r)
+         ON CONFLICT (sender_id, receiver_id, day) DO UPDATE
+           SET coins = gift_pair_daily_totals.coins + EXCLUDED.coins, gifts = gift_pair_daily_totals.gifts + 1
+         RETURNING receiver_id, coins)
+       SELECT (SELECT coins FROM daily) AS daily, ARRAY(SELECT receiver_id::text FROM pairs WHERE coins > $6) AS over`,
+      [senderId, day, totalCoins, perReceiver, receivers, pairDailyCapCoins],
+    )) as { daily: string; over: string[] }[];
+    if (Number(counted!.daily) > senderDailyCapCoins) {
       throw new AppError(ErrorCode.GiftSenderDailyCap, `gifts are capped at ${senderDailyCapCoins} coins a day`, {
         capCoins: senderDailyCapCoins,
-        usedCoins: Number(daily!.coins) - totalCoins,
+        usedCoins: Number(counted!.daily) - totalCoins,
       });
     }
-    const pairs = (await tx.query(
-      `INSERT INTO gift_pair_daily_totals (sender_id, receiver_id, day, coins, gifts)
-       SELECT $1, r, $2, $3, 1 FROM unnest($4::uuid[]) AS t(r)
-       ON CONFLICT (sender_id, receiver_id, day) DO UPDATE
-         SET coins = gift_pair_daily_totals.coins + EXCLUDED.coins, gifts = gift_pair_daily_totals.gifts + 1
-       RETURNING receiver_id, coins`,
-      [senderId, day, perReceiver, receivers],
-    )) as { receiver_id: string; coins: string }[];
-    const over = pairs.filter((p) => Number(p.coins) > pairDailyCapCoins).map((p) => p.receiver_id);
-    if (over.length > 0) {
+    if (counted!.over.length > 0) {
       throw new AppError(ErrorCode.GiftPairDailyCap, `gifts to one person are capped at ${pairDailyCapCoins} coins a day`, {
         capCoins: pairDailyCapCoins,
-        userIds: over,
+        userIds: counted!.over,
       });
     }
   }

@@ -39,21 +39,16 @@ export class ReplayableRequests {
     work: (tx: EntityManager) => Promise<StoredResponse>,
   ): Promise<StoredResponse & { replayed: boolean }> {
     return this.dataSource.transaction(async (tx) => {
-      const [lock] = (await tx.query(`SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7)) AS locked`, [
-        `${request.userId}:${request.key}`,
-      ])) as { locked: boolean }[];
-      if (!lock?.locked) {
+      // One round trip: the request's earlier answer, if any, and the key's lock.
+      const [row] = (await tx.query(
+        `SELECT (SELECT json_build_object('hash', request_hash, 'status', status_code, 'response', response)
+                   FROM idempotent_requests WHERE user_id = $2 AND key = $3) AS prior,
+                pg_try_advisory_xact_lock(hashtextextended($1, 7)) AS locked`,
+        [`${request.userId}:${request.key}`, request.userId, request.key],
+      )) as { prior: Prior | null; locked: boolean }[];
+      if (row?.prior) return answerOf(row.prior, request);
+      if (!row?.locked) {
         throw new AppError(ErrorCode.IdempotencyKeyInFlight, 'a request with this Idempotency-Key is still being processed; retry it shortly');
-      }
-      const prior = (await tx.query(
-        `SELECT request_hash, status_code, response FROM idempotent_requests WHERE user_id = $1 AND key = $2`,
-        [request.userId, request.key],
-      )) as { request_hash: string; status_code: number; response: unknown }[];
-      if (prior[0]) {
-        if (prior[0].request_hash !== request.fingerprint) {
-          throw new AppError(ErrorCode.IdempotencyKeyReused, 'this Idempotency-Key was used for a different request');
-        }
-        return { status: prior[0].status_code, body: prior[0].response, replayed: true };
       }
 
       const response = await work(tx);
@@ -64,6 +59,33 @@ export class ReplayableRequests {
       return { ...response, replayed: false };
     });
   }
+
+  /**
+   * The answer kept for this key, if its request ran before (without waiting for a lock): for a
+   * caller that found a reason to refuse before opening its transaction, since a replay must get
+   * the first answer even when that reason (a receiver who left) is new.
+   */
+  async earlierAnswer(request: ReplayableRequest): Promise<(StoredResponse & { replayed: true }) | null> {
+    const rows = (await this.dataSource.query(
+      `SELECT json_build_object('hash', request_hash, 'status', status_code, 'response', response) AS prior
+         FROM idempotent_requests WHERE user_id = $1 AND key = $2`,
+      [request.userId, request.key],
+    )) as { prior: Prior }[];
+    return rows[0] ? answerOf(rows[0].prior, request) : null;
+  }
+}
+
+interface Prior {
+  hash: string;
+  status: number;
+  response: unknown;
+}
+
+function answerOf(prior: Prior, request: ReplayableRequest): StoredResponse & { replayed: true } {
+  if (prior.hash !== request.fingerprint) {
+    throw new AppError(ErrorCode.IdempotencyKeyReused, 'this Idempotency-Key was used for a different request');
+  }
+  return { status: prior.status, body: prior.response, replayed: true };
 }
 
 /** SHA-256 of the operation and its canonical input (object keys sorted). */

@@ -4,6 +4,7 @@ import type { DataSource } from 'typeorm';
 import { RankingBoards } from '../../db/live/ranking-boards';
 import { GiftRankingTotals } from '../../db/repositories/gift-ranking-totals';
 import type { Logger } from '../../platform/logging';
+import type { ReversalListener, ReversedReceipt } from '../economy/clawback';
 import { GiftRankings, type GiftRankingsOptions } from './gift-rankings';
 
 export { GiftRankings } from './gift-rankings';
@@ -22,4 +23,14 @@ export function createGiftRankings(deps: {
     registry: deps.metricsRegistry,
     logger: deps.logger,
   });
+}
+
+/** What reversed receipts take off the boards: each at its send's time. */
+export function reversalReceipts(reversed: readonly ReversedReceipt[]) {
+  return reversed.map((r) => ({ senderId: r.senderId, receiverId: r.receiverId, roomId: r.roomId, coins: r.coins, diamonds: r.diamonds, at: r.createdAt }));
+}
+
+/** Rankings as a clawback's listener: reversed gifts come off every board they counted on. */
+export function rankingsReversalListener(rankings: GiftRankings): ReversalListener {
+  return { onReversed: (reversed) => rankings.subtract(reversalReceipts(reversed)) };
 }

@@ -118,6 +118,17 @@ describe('sending a gift', () => {
     expect(await coins(p.sender)).toBe(950);
   });
 
+  it('answers a replay with the first response even after the receiver has left the room', async () => {
+    const p = await party();
+    const giftId = await createTestGift(stack.dataSource, { priceCoins: 20 });
+    const key = randomUUID();
+    const first = await send(p, giftId, { idempotencyKey: key });
+    await live.leave(p.room.id, p.host);
+    expect(await send(p, giftId, { idempotencyKey: key })).toEqual({ ...first, replayed: true });
+    expect(code(await attempt(send(p, giftId)))).toBe('GIFT_RECEIVER_NOT_IN_ROOM');
+    expect(await coins(p.sender)).toBe(980);
+  });
+
   it('refuses a key still in flight instead of applying it twice', async () => {
     const p = await party();
     const giftId = await createTestGift(stack.dataSource, { priceCoins: 10 });

@@ -65,18 +65,18 @@ async function runOnce(handle: ScheduleHandle): Promise<GiftSettlementDispatchRe
 it('creates the schedules once, then updates them in place and keeps an operator pause', async () => {
   const prefix = `test-${randomUUID().slice(0, 8)}-`;
   const id = `${prefix}gift-settlement-dispatch`;
-  const scan = `${prefix}gift-fraud-scan`;
+  const others = [`${prefix}gift-fraud-scan`, `${prefix}google-play-voided-purchases`];
   expect(await ensureSchedules(stack.temporal, testConfig(), { idPrefix: prefix })).toEqual([
     { id, outcome: 'created' },
-    { id: scan, outcome: 'created' },
+    ...others.map((other) => ({ id: other, outcome: 'created' })),
   ]);
   const handle = stack.temporal.schedule.getHandle(id);
-  cleanup.push(() => handle.delete(), () => stack.temporal.schedule.getHandle(scan).delete());
+  cleanup.push(() => handle.delete(), ...others.map((other) => () => stack.temporal.schedule.getHandle(other).delete()));
   await handle.pause('paused by an operator');
 
   expect(await ensureSchedules(stack.temporal, testConfig({ GIFT_SETTLEMENT_DISPATCH_SECONDS: 1800 }), { idPrefix: prefix })).toEqual([
     { id, outcome: 'updated' },
-    { id: scan, outcome: 'updated' },
+    ...others.map((other) => ({ id: other, outcome: 'updated' })),
   ]);
   const description = await handle.describe();
   expect(description.spec.intervals?.map((i) => i.every)).toEqual([1_800_000]);

@@ -164,11 +164,11 @@ describe('POST /v1/wallet/recharges/google-play', () => {
 });
 
 describe('voided purchases', () => {
-  const runVoidedFlow = () =>
+  const runVoidedFlow = (input: Parameters<typeof voidedPurchasesWorkflow>[0] = {}) =>
     stack.temporal.workflow.execute<typeof voidedPurchasesWorkflow>('voidedPurchasesWorkflow', {
       workflowId: `voided-test-${randomUUID()}`,
       taskQueue: stack.taskQueue,
-      args: [{}],
+      args: [input],
     });
 
   it('claws back a refunded purchase: what was spent becomes coins owed, recovered from the next credit; nothing negative', async () => {
@@ -205,6 +205,25 @@ describe('voided purchases', () => {
     expect(await ledgerDisagreements(stack.dataSource, [buyer.user.id])).toEqual([]);
     const negatives = await stack.dataSource.query(`SELECT 1 FROM ledger_entries WHERE user_id = $1 AND balance_after < 0`, [buyer.user.id]);
     expect(negatives).toEqual([]);
+  });
+
+  it('pages through the voided list across runs, clawing each purchase back once', async () => {
+    const buyer = await signedInUser();
+    const bought = [buyer.buy(), buyer.buy(), buyer.buy()];
+    for (const { purchaseToken } of bought) {
+      expect(await buyer.recharge(purchaseToken)).toMatchObject({ status: 200 });
+      await flowFinished(purchaseToken);
+    }
+    const now = Date.now();
+    bought.forEach(({ purchaseToken }, i) => fake.controls.voidPurchase(purchaseToken, now + i));
+    // One void a page, one page per activity run: the flow carries the page token between runs.
+    const run = await runVoidedFlow({ pageSize: 1, pagesPerRun: 1 });
+    expect(run.runs).toBeGreaterThanOrEqual(3);
+    expect(await wallet(buyer.user.id)).toEqual({ coins: 0, owed: 0 });
+    for (const { purchaseToken } of bought) {
+      expect(await records.byTokenHash('google-play', sha256(purchaseToken))).toMatchObject({ state: 'voided' });
+    }
+    expect(await ledgerDisagreements(stack.dataSource, [buyer.user.id])).toEqual([]);
   });
 
   it('runs from its Schedule', async () => {

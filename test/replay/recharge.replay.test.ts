@@ -10,7 +10,7 @@ import { workflowBundle } from '../support/time-skipping';
 const histories = loadHistories('recharge.');
 
 it('has recorded histories for the main paths of the flow', () => {
-  expect(histories.map((h) => h.workflowId).sort()).toEqual(['recharge.credited', 'recharge.refused', 'recharge.store-down-then-credited']);
+  expect(histories.map((h) => h.workflowId).sort()).toEqual(['recharge.credited', 'recharge.refused', 'recharge.store-down-then-credited', 'recharge.voided-purchases']);
 });
 
 it.each(histories.map((h) => [h.workflowId, h] as const))('replays %s without nondeterminism', async (_id, recorded) => {

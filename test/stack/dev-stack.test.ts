@@ -61,6 +61,7 @@ beforeAll(async () => {
     AURA_TEMPORAL_UI_PORT: await freePort(),
     API_PORT: await freePort(),
     REALTIME_PORT: await freePort(),
+    AURA_GOOGLE_PLAY_PORT: await freePort(),
   };
 });
 
@@ -174,6 +175,19 @@ it('starts through npm, restarts a dead API and Redis, stops on SIGINT or SIGTER
   expect(await ready.json()).toMatchObject({ checks: { worker: 'ok' } });
   const claim = await fetch(`${api}/rewards/daily/claim`, { method: 'POST', headers: auth });
   expect(claim.status).toBe(200);
+  // A recharge against the stack's own local Google Play, as the README shows it.
+  const purchaseToken = `dev-stack-${Date.now()}.AO-J1Oz`;
+  const bought = await fetch(`http://127.0.0.1:${ports.AURA_GOOGLE_PLAY_PORT}/__fake__/purchases`, {
+    method: 'POST',
+    body: JSON.stringify({ token: purchaseToken, productId: 'coins_100', orderId: `GPA.3300-${Date.now()}`, accountId: userId }),
+  });
+  expect(bought.status).toBe(200);
+  const recharge = await fetch(`${api}/wallet/recharges/google-play`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ productId: 'coins_100', purchaseToken }),
+  });
+  expect({ status: recharge.status, body: await recharge.json() }).toMatchObject({ status: 200, body: { status: 'credited', coins: 100 } });
 
   // The API dies: the supervisor starts it again and the rest keeps running.
   const apiPid = pidOf('api');

@@ -8,6 +8,7 @@ import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import { DevSmsInbox } from '../../platform/sms/dev-inbox';
 import type { SmsSender } from '../../platform/sms/sms-sender';
 import type { StorePurchases } from '../../platform/stores/store-purchases';
+import { GiftClawbacks } from '../../services/economy/clawback';
 import { createLogger, type Logger } from '../../platform/logging';
 import { createRedis } from '../../platform/redis';
 import { createRealtimeEdge, type EdgeSettings, type RealtimeEdge } from '../../realtime/edge';
@@ -72,6 +73,8 @@ export async function startWorker(
       sms: options.sms ?? new DevSmsInbox(stack.redis),
       codeTtlMinutes: 5,
       store: options.store,
+      // As workers/main.ts wires it: a refund reverses the buyer's pending gifts.
+      clawbacks: new GiftClawbacks(stack.dataSource, { logger: testLogger }),
     }),
   });
   const running = worker.run();

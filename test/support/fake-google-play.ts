@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
@@ -94,10 +94,20 @@ const GRPC_STATUS: Record<number, string> = {
 };
 const STATE_CODES: Record<FakePurchaseState, 0 | 1 | 2> = { purchased: 0, canceled: 1, pending: 2 };
 
-export async function startFakeGooglePlay(options: { port?: number; packageName?: string; tokenLifetimeSeconds?: number } = {}): Promise<FakeGooglePlay> {
+export async function startFakeGooglePlay(
+  options: {
+    port?: number;
+    packageName?: string;
+    tokenLifetimeSeconds?: number;
+    /** The service account's key (PKCS#8 PEM): a restarted fake keeps the key a running worker holds. */
+    privateKeyPem?: string;
+  } = {},
+): Promise<FakeGooglePlay> {
   const packageName = options.packageName ?? 'com.aura.voicechat';
   const tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 3599;
-  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keys = options.privateKeyPem
+    ? { privateKey: createPrivateKey(options.privateKeyPem), publicKey: createPublicKey(options.privateKeyPem) }
+    : generateKeyPairSync('rsa', { modulusLength: 2048 });
   const serviceAccount = {
     clientEmail: 'aura-play-fake@aura-test.iam.gserviceaccount.com',
     privateKeyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),

@@ -10,6 +10,7 @@ import { rechargeWorkflowId } from '../../domain/economy/recharge';
 import { GooglePlayClient, type GooglePlaySettings } from '../../platform/stores/google-play';
 import { TransientStoreError, type StorePurchases } from '../../platform/stores/store-purchases';
 import { rechargeStatusQuery, type RechargeInput, type RechargeOutcome } from '../../workflows/recharge/definitions';
+import type { voidedPurchasesWorkflow } from '../../workflows/recharge/voided';
 import type { rechargeWorkflow } from '../../workflows/recharge/workflow';
 import { HISTORIES_DIR, historyToFile } from '../replay/histories';
 import { ledgerDisagreements } from '../support/economy';
@@ -44,6 +45,7 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
 interface Scenario {
   userId: string;
+  taskQueue: string;
   /** A purchase at the fake, for this user unless told, and its row in PostgreSQL. */
   buy(input?: Partial<FakePurchaseInput>, options?: { productId?: string }): Promise<{ token: string; purchaseId: string; orderId: string }>;
   /** Starts the purchase's flow (under `workflowId`, the token's flow id unless told). */
@@ -77,6 +79,7 @@ async function withScenario(
   const started: string[] = [];
   const scenario: Scenario = {
     userId: user.id,
+    taskQueue,
     async buy(input = {}, buyOptions = {}) {
       seq += 1;
       const token = `recharge-wf-${randomUUID()}.AO-J1Oz${seq}`;
@@ -296,6 +299,22 @@ describe('recharge flow (time-skipping, real PostgreSQL, local Google Play)', ()
       expect(await (await s.start(purchase)).result()).toEqual(credited(purchase.orderId));
       expect(consumes()).toHaveLength(2);
       expect(await records.byId(purchase.purchaseId)).toMatchObject({ state: 'consumed' });
+    });
+  });
+
+  it('claws back a voided purchase from the scheduled flow, retrying a failing list call', async () => {
+    await withScenario({}, async (s) => {
+      const purchase = await s.buy();
+      expect(await (await s.start(purchase)).result()).toMatchObject({ status: 'credited' });
+      fake.controls.voidPurchase(purchase.token, Date.now(), { reason: 7, source: 2 });
+      fake.controls.failNext(1, 503);
+      const workflowId = `voided-${randomUUID()}`;
+      const summary = await env.client.workflow.execute<typeof voidedPurchasesWorkflow>('voidedPurchasesWorkflow', { workflowId, taskQueue: s.taskQueue, args: [{ pageSize: 1 }] });
+      expect(summary.clawedBack).toBeGreaterThanOrEqual(1);
+      expect(await records.byId(purchase.purchaseId)).toMatchObject({ state: 'voided' });
+      const [wallet] = (await stack.dataSource.query(`SELECT coins::int, coins_owed::int AS owed FROM wallets WHERE user_id = $1`, [s.userId])) as { coins: number; owed: number }[];
+      expect(wallet).toEqual({ coins: 0, owed: 0 });
+      await recordHistory('recharge.voided-purchases', workflowId);
     });
   });
 

@@ -1,10 +1,12 @@
 import { proxyActivities, setCurrentDetails } from '@temporalio/workflow';
-import type { RechargeActivities } from '../../activities/recharge';
+import type { RechargeActivities, VoidedResume } from '../../activities/recharge';
 import { STANDARD_ACTIVITY_OPTIONS } from '../activity-options';
 
 export interface VoidedPurchasesInput {
-  /** Pages of Google's voided list per activity run (1000 voids a page). */
+  /** Pages of Google's voided list per activity run. */
   pagesPerRun?: number;
+  /** Voids per page: Google's maximum, 1000, unless told. */
+  pageSize?: number;
 }
 
 export interface VoidedPurchasesSummary {
@@ -29,12 +31,14 @@ const MAX_RUNS = 10;
  */
 export async function voidedPurchasesWorkflow(input: VoidedPurchasesInput = {}): Promise<VoidedPurchasesSummary> {
   const summary: VoidedPurchasesSummary = { seen: 0, clawedBack: 0, runs: 0 };
+  let resume: VoidedResume | undefined;
   for (;;) {
-    const run = await syncVoidedPurchases({ pagesPerRun: input.pagesPerRun });
+    const run = await syncVoidedPurchases({ pagesPerRun: input.pagesPerRun, pageSize: input.pageSize, resume });
     summary.seen += run.seen;
     summary.clawedBack += run.clawedBack;
     summary.runs += 1;
     setCurrentDetails(`voided purchases: ${summary.seen} seen, ${summary.clawedBack} clawed back`);
-    if (!run.more || summary.runs >= MAX_RUNS) return summary;
+    if (!run.resume || summary.runs >= MAX_RUNS) return summary;
+    resume = run.resume;
   }
 }
