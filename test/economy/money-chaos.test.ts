@@ -208,7 +208,7 @@ beforeAll(async () => {
   await Promise.all(fleet.names().map((n) => fleet.start(n)));
   client = new ChaosClient(
     () => {
-      const up = apiUrls.filter((_, i) => fleet.isUp(`api-${i + 1}`));
+      const up = apiUrls.filter((_, i) => fleet.isServing(`api-${i + 1}`));
       return up.length ? up : apiUrls;
     },
     (n) => Math.floor(Math.random() * n),
@@ -600,12 +600,12 @@ async function runKind(rand: Random, kind: OpKind, funded: Player[]): Promise<vo
 
 /**
  * Kill points: about every KILL_EVERY operations, a target and a delay drawn from the seed. The
- * first three are the worker, then each API, so every run kills each process at least once.
+ * first four are the worker, each API, the worker again, so every run kills each process.
  */
 function killPlan(): { at: number; target: string; delayMs: number }[] {
   const plan: { at: number; target: string; delayMs: number }[] = [];
   const planner = rng.fork(-1);
-  const firsts = ['worker', 'api-1', 'api-2'];
+  const firsts = ['worker', 'api-1', 'api-2', 'worker'];
   for (let at = KILL_EVERY; at < OPERATIONS; at += KILL_EVERY) {
     const point = at + planner.int(-KILL_EVERY / 4, KILL_EVERY / 4);
     const workerAllowed = point < OPERATIONS * WORKER_KILLS_UNTIL;

@@ -19,6 +19,7 @@ interface Running {
   output: string;
   /** The process was killed on purpose (or stopped): its exit is not a failure. */
   expectedExit: boolean;
+  ready: boolean;
 }
 
 /**
@@ -54,7 +55,7 @@ export class Fleet {
       env: { ...process.env, ...member.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const state: Running = { child, output: '', expectedExit: false, exited: Promise.resolve() };
+    const state: Running = { child, output: '', expectedExit: false, ready: false, exited: Promise.resolve() };
     const onData = (chunk: Buffer) => {
       state.output = (state.output + chunk.toString()).slice(-OUTPUT_TAIL);
     };
@@ -72,6 +73,12 @@ export class Fleet {
     });
     await Promise.race([member.ready(() => state.output, child), failed]);
     failed.catch(() => undefined);
+    state.ready = true;
+  }
+
+  /** Up and past its readiness check: where a load balancer would send requests. */
+  isServing(name: string): boolean {
+    return this.isUp(name) && this.running.get(name)!.ready;
   }
 
   /** SIGKILL (no drain, no goodbye), then a new process. Concurrent calls for one member share the restart. */
