@@ -701,7 +701,7 @@ function render(
         ]
       : []),
     'Per success: Redis commands and PostgreSQL commits (all processes: the load dominates); the API\'s pooled PostgreSQL connections by state, mean of samples every 250 ms ' +
-      '(DATABASE_POOL_SIZE 10; "idle in transaction" = PostgreSQL waits for the API\'s next statement):',
+      `(DATABASE_POOL_SIZE ${env.DATABASE_POOL_SIZE ?? 20}; "idle in transaction" = PostgreSQL waits for the API's next statement):`,
     '',
     '| scenario | in flight | Redis cmds / ok | PG commits / ok | API connections |',
     '|---|---:|---:|---:|---|',
