@@ -13,7 +13,7 @@ export interface BanChecks {
 }
 
 /** One hash holds the Redis copy: a field per ban (its expiry in ms, 0 for good) and two of its own. */
-const BANS_KEY = 'aura:bans';
+export const BANS_KEY = 'aura:bans';
 /** Present once the copy was loaded from PostgreSQL; a flushed Redis has lost it, and the copy. */
 const LOADED = '~loaded';
 /** Bumped by every change, so a reload can tell that one happened while it read PostgreSQL. */

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { RealtimeEvent } from '../../domain/events';
 import type { UserEventPublisher } from '../events/publisher';
 import { ACCESS_CHANNEL, type AccessCache, type AccessChange } from './access-cache';
+import { isDependencyUnavailable } from '../dependency-errors';
 
 export const revokedSessionKey = (sessionId: string) => `aura:session:revoked:${sessionId}`;
 
@@ -15,7 +16,8 @@ export interface SessionChecks {
 /**
  * Signed-out sessions. The record is `sessions.revoked_at` in PostgreSQL. Checks are answered
  * by the process's in-memory copy while it is fresh; otherwise they ask PostgreSQL (or, with no
- * record to hand, the Redis markers sign-out sets for as long as an access token can live).
+ * record to hand or PostgreSQL down, the Redis markers sign-out sets for as long as an access
+ * token can live).
  */
 export class RevokedSessions implements SessionChecks {
   constructor(
@@ -31,7 +33,16 @@ export class RevokedSessions implements SessionChecks {
     if (sessionIds.length === 0) return new Set();
     const cache = this.options.cache;
     if (cache?.fresh()) return new Set(sessionIds.filter((id) => cache.isRevoked(id)));
-    if (this.options.records) return this.options.records.revokedAmong(sessionIds);
+    if (this.options.records) {
+      try {
+        return await this.options.records.revokedAmong(sessionIds);
+      } catch (err) {
+        // PostgreSQL is down: every sign-out also set a Redis marker that outlives the session's
+        // access tokens, so the markers still answer (a sign-out whose marker write failed while
+        // PostgreSQL is down too is the one case they miss). Reads of cached data go on serving.
+        if (!isDependencyUnavailable(err)) throw err;
+      }
+    }
     const hits = await this.redis.mget(sessionIds.map(revokedSessionKey));
     return new Set(sessionIds.filter((_, i) => hits[i] !== null));
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,8 +14,8 @@ import { GiftCatalogRecords } from '../../db/repositories/gift-catalog';
 import { SessionRevocations } from '../../db/repositories/session-revocations';
 import type { GiftListing } from '../../domain/economy/catalog';
 import { AccessCache } from '../../platform/auth/access-cache';
-import { BanList } from '../../platform/auth/ban-list';
-import { RevokedSessions } from '../../platform/auth/revoked-sessions';
+import { BANS_KEY, BanList } from '../../platform/auth/ban-list';
+import { RevokedSessions, revokedSessionKey } from '../../platform/auth/revoked-sessions';
 import { createRedis } from '../../platform/redis';
 import { migrateAndSeed } from '../../scripts/migrate';
 import { startPostgres, type RunningService } from '../../scripts/stack/services';
@@ -163,6 +164,15 @@ describe('GET /v1/gifts', () => {
   });
 });
 
+/** Polls a condition that turns true on its own (a copy going stale); fails after `withinMs`. */
+async function waitUntil(condition: () => boolean, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('the condition did not come true in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 describe('with PostgreSQL stopped', () => {
   let dir: string;
   let postgres: RunningService;
@@ -191,11 +201,14 @@ describe('with PostgreSQL stopped', () => {
     catalog = new GiftCatalog({ source: new GiftCatalogRecords(dataSource), redis: mirror, logger: testLogger, refreshMs: 100, registry });
     await catalog.start();
 
-    // Once their in-memory copy is 3 s old, the session checks ask PostgreSQL (and fail closed):
-    // a matter of its own. Here that copy stays fresh, so what is tested is the catalog.
+    // The production settings: once the in-memory access copy is 3 s old (it can't resync from a
+    // stopped PostgreSQL), session checks fall back to Redis's sign-out markers.
     const bans = new AccountBans(dataSource);
     const revocations = new SessionRevocations(dataSource);
-    accessCache = new AccessCache(shared.redis, bans, revocations, testLogger, { staleMs: 3_600_000 });
+    accessCache = new AccessCache(shared.redis, bans, revocations, testLogger);
+    // Redis holds the ban list (loaded from PostgreSQL once, as every running stack has it).
+    const banList = new BanList(shared.redis, { records: bans, cache: accessCache });
+    await banList.reload();
     await accessCache.start();
     const app = createApiApp({
       config: { ...shared.config, ...UNLIMITED_RATES, DATABASE_URL: postgres.url },
@@ -204,7 +217,7 @@ describe('with PostgreSQL stopped', () => {
       temporal: shared.temporal,
       tokens: shared.tokens,
       logger: testLogger,
-      access: { cache: accessCache, bans: new BanList(shared.redis, { records: bans, cache: accessCache }), revokedSessions: new RevokedSessions(shared.redis, { records: revocations, cache: accessCache }) },
+      access: { cache: accessCache, bans: banList, revokedSessions: new RevokedSessions(shared.redis, { records: revocations, cache: accessCache }) },
       gifts: catalog,
     });
     server = await new Promise<Server>((resolve) => {
@@ -215,6 +228,9 @@ describe('with PostgreSQL stopped', () => {
 
   afterAll(async () => {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    // The shared Redis's ban list came from this suite's own PostgreSQL: the next reader reloads it
+    // from the shared one.
+    await shared.redis.del(BANS_KEY);
     await catalog?.stop();
     await accessCache?.stop();
     mirror?.disconnect();
@@ -235,6 +251,9 @@ describe('with PostgreSQL stopped', () => {
     await expect(dataSource.query('SELECT 1')).rejects.toThrow();
     await expect(catalog.refresh()).rejects.toThrow();
     expect(catalog.databaseAnswering).toBe(false);
+    // Past the access copy's freshness (it can't resync without PostgreSQL): from here the session
+    // checks answer from Redis's sign-out markers, as they would in production.
+    await waitUntil(() => !accessCache.fresh(), 10_000);
 
     for (let i = 0; i < 3; i++) {
       const down = await getGifts(baseUrl, '?region=IN');
@@ -245,6 +264,15 @@ describe('with PostgreSQL stopped', () => {
       expect(notModified.status).toBe(304);
       expect(notModified.etag).toBe(warm.etag);
     }
+    // A signed-out session stays refused: its Redis marker answers for PostgreSQL.
+    const signedOut = randomUUID();
+    await shared.redis.set(revokedSessionKey(signedOut), '1', 'EX', 60);
+    const revoked = await fetch(`${baseUrl}/v1/gifts?region=IN`, {
+      headers: { authorization: `Bearer ${await shared.tokens.sign({ userId: randomUUID(), sessionId: signedOut })}` },
+    });
+    expect(revoked.status).toBe(401);
+    expect(((await revoked.json()) as { error: { code: string } }).error.code).toBe('SESSION_REVOKED');
+
     // No region given: the profile lookup would need PostgreSQL, so the panel has none.
     const none = await getGifts(baseUrl);
     expect(none.status).toBe(200);
