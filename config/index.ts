@@ -33,6 +33,8 @@ const schema = z
     RATE_LIMIT_IP_PER_MINUTE: z.coerce.number().int().min(1).default(3000),
     RATE_LIMIT_USER_PER_MINUTE: z.coerce.number().int().min(1).default(120),
 
+    /** The worker's Prometheus endpoint (GET /metrics on API_HOST); unset: none (tests start several workers). */
+    WORKER_METRICS_PORT: port.optional(),
     REALTIME_HOST: z.string().default('127.0.0.1'),
     REALTIME_PORT: port.default(3001),
     REALTIME_ALLOWED_ORIGINS: csv.default(['http://localhost:8233']),

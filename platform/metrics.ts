@@ -71,3 +71,13 @@ export function createRealtimeMetrics(live: { connections(): number; rooms(): nu
 }
 
 export type RealtimeMetrics = ReturnType<typeof createRealtimeMetrics>;
+
+/**
+ * The worker's registry: what its activities count (the anti-fraud scan's new flags), scraped at
+ * the worker's own /metrics when WORKER_METRICS_PORT is set.
+ */
+export function createWorkerMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return { registry, ...createGiftMetrics(registry) };
+}

@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import { createWorkerMetrics } from '../platform/metrics';
 import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { createDataSource } from '../db/data-source';
@@ -14,8 +17,27 @@ import { ensureSchedules } from './schedules';
 import { GiftClawbacks } from '../services/economy/clawback';
 import { createGiftRankings, rankingsReversalListener } from '../services/rankings';
 
+/** GET /metrics for Prometheus; anything else 404. */
+function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+      () => res.writeHead(500).end(),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
+  const metrics = createWorkerMetrics();
   const logger = createLogger({ name: 'worker', level: config.LOG_LEVEL });
   // The SDK's own logs (worker, activities, workflows) get the same redaction as ours.
   Runtime.install({ logger: temporalLogger(logger) });
@@ -45,16 +67,20 @@ async function main(): Promise<void> {
         logger,
         listener: rankingsReversalListener(createGiftRankings({ redis, dataSource, logger })),
       }),
+      giftMetrics: metrics,
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
     },
     logger,
   );
+  const metricsServer = config.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, config.API_HOST, config.WORKER_METRICS_PORT);
+  if (metricsServer) logger.info({ url: `http://${config.API_HOST}:${config.WORKER_METRICS_PORT}/metrics` }, 'worker metrics listening');
   const schedules = await ensureSchedules(temporal, config);
   logger.info({ schedules }, 'schedules ensured');
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and drains in-flight tasks.
   await worker.run();
   await connection.close();
+  metricsServer?.close();
   await temporal.connection.close();
   redis.disconnect();
   await dataSource.destroy();

@@ -27,6 +27,7 @@ const ports = {
   temporalUi: num('AURA_TEMPORAL_UI_PORT', 8233),
   api: num('API_PORT', 3000),
   realtime: num('REALTIME_PORT', 3001),
+  workerMetrics: num('WORKER_METRICS_PORT', 3002),
   googlePlay: num('AURA_GOOGLE_PLAY_PORT', 8085),
 };
 
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
     TEMPORAL_ADDRESS: temporalUrl,
     API_PORT: String(ports.api),
     REALTIME_PORT: String(ports.realtime),
+    WORKER_METRICS_PORT: String(ports.workerMetrics),
     ...googlePlayEnv,
     ...DEV_SECRETS,
     ...Object.fromEntries(Object.keys(DEV_SECRETS).filter((k) => env[k]).map((k) => [k, env[k]])),

@@ -62,6 +62,7 @@ beforeAll(async () => {
     API_PORT: await freePort(),
     REALTIME_PORT: await freePort(),
     AURA_GOOGLE_PLAY_PORT: await freePort(),
+    WORKER_METRICS_PORT: await freePort(),
   };
 });
 
@@ -173,6 +174,10 @@ it('starts through npm, restarts a dead API and Redis, stops on SIGINT or SIGTER
   const ready = await fetch(`${api}/readyz`);
   expect(ready.status).toBe(200);
   expect(await ready.json()).toMatchObject({ checks: { worker: 'ok' } });
+  // The worker's own metrics: what its activities count (the anti-fraud scan's flags).
+  const workerMetrics = await fetch(`http://127.0.0.1:${ports.WORKER_METRICS_PORT}/metrics`);
+  expect(workerMetrics.status).toBe(200);
+  expect(await workerMetrics.text()).toContain('aura_gift_fraud_flags_total');
   const claim = await fetch(`${api}/rewards/daily/claim`, { method: 'POST', headers: auth });
   expect(claim.status).toBe(200);
   // A recharge against the stack's own local Google Play, as the README shows it.
