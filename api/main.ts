@@ -10,6 +10,7 @@ import { connectTemporalClient } from '../platform/temporal';
 import { createAccessChecks } from '../services/bans';
 import { createGiftCatalog } from '../services/gifts';
 import { createMetrics } from '../platform/metrics';
+import { createRoomGiftAnnouncer } from '../services/gifts/announcer';
 import { createApiApp } from './app';
 
 async function main(): Promise<void> {
@@ -26,7 +27,9 @@ async function main(): Promise<void> {
   // Gift panels and gift sends read this copy; it answers while PostgreSQL is down.
   const gifts = createGiftCatalog({ config, dataSource, redis, logger, registry: metrics.registry });
   await gifts.start();
-  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger, access, metrics, gifts });
+  // Combo updates wait up to 500 ms in this process: flushed at shutdown so a deploy loses no count.
+  const giftAnnouncer = createRoomGiftAnnouncer({ config, redis, logger, metricsRegistry: metrics.registry });
+  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger, access, metrics, gifts, giftAnnouncer });
   const server: Server = app.listen(config.API_PORT, config.API_HOST, () => {
     logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}/v1` }, 'api listening');
   });
@@ -36,6 +39,7 @@ async function main(): Promise<void> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections(); // keep-alive sockets would otherwise hold close() open
     await closed;
+    await giftAnnouncer.flush();
     await temporal.connection.close();
     await access.cache.stop();
     await gifts.stop();

@@ -15,6 +15,8 @@ import { RedisUserEventPublisher, type UserEventPublisher } from '../../platform
 import type { Logger } from '../../platform/logging';
 
 import type { CommittedGift, GiftCommitListener } from './gift-service';
+import { RoomLiveState } from '../../db/live/room-live-state';
+import { liveStateSettingsFromConfig } from '../rooms';
 
 /** A gift send as it committed in PostgreSQL (one definition, the send path's). */
 export type { CommittedGift };
@@ -312,4 +314,9 @@ export function createGiftAnnouncer(deps: {
     logger: deps.logger,
     metricsRegistry: deps.metricsRegistry,
   });
+}
+
+/** The announcer over the rooms' own live state, for a process that has no room service at hand (api/main.ts). */
+export function createRoomGiftAnnouncer(deps: { config: Config; redis: Redis; logger: Logger; metricsRegistry?: Registry }): GiftAnnouncer {
+  return createGiftAnnouncer({ ...deps, live: new RoomLiveState(deps.redis, liveStateSettingsFromConfig(deps.config)) });
 }
