@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { DEMO_USERS } from '../../db/seed';
 import { AccessTokens } from '../../platform/auth/access-tokens';
 import { DEV_SECRETS } from '../../config/dev-secrets';
-import { freePort } from '../support/ports';
+import { freePorts } from '../support/ports';
 
 /**
  * `npm run stack` end to end, through npm itself (the layer a terminal, an IDE or a process
@@ -54,16 +54,10 @@ function stackProcesses(): { pid: number; cmd: string }[] {
 const pidOf = (name: string) => Number(readFileSync(join(dataDir, 'run', `${name}.pid`), 'utf8'));
 
 beforeAll(async () => {
-  ports = {
-    AURA_PG_PORT: await freePort(),
-    AURA_REDIS_PORT: await freePort(),
-    AURA_TEMPORAL_PORT: await freePort(),
-    AURA_TEMPORAL_UI_PORT: await freePort(),
-    API_PORT: await freePort(),
-    REALTIME_PORT: await freePort(),
-    AURA_GOOGLE_PLAY_PORT: await freePort(),
-    WORKER_METRICS_PORT: await freePort(),
-  };
+  // Distinct: one free port after another can repeat (the OS may hand a closed one out again).
+  const names = ['AURA_PG_PORT', 'AURA_REDIS_PORT', 'AURA_TEMPORAL_PORT', 'AURA_TEMPORAL_UI_PORT', 'API_PORT', 'REALTIME_PORT', 'AURA_GOOGLE_PLAY_PORT', 'WORKER_METRICS_PORT'];
+  const picked = await freePorts(names.length);
+  ports = Object.fromEntries(names.map((name, i) => [name, picked[i]!]));
 });
 
 afterAll(async () => {
