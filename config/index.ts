@@ -160,6 +160,51 @@ const schema = z
     EXCHANGE_COINS_PER_LOT: z.coerce.number().int().min(1).default(70),
     EXCHANGE_MIN_DIAMONDS: z.coerce.number().int().min(1).default(100),
 
+    /**
+     * Media (README "Voice, video and music"). The LiveKit SFU that carries rooms' audio and video:
+     * the URL phones connect to, and the API key and secret that sign join tokens and server calls
+     * (the dev server's devkey/secret by default). Unset LIVEKIT_URL: no media server (rooms still work, silent).
+     */
+    LIVEKIT_URL: z.string().url().optional(),
+    /** Where the API reaches LiveKit's server API (Twirp over HTTP); unset: LIVEKIT_URL with http(s). */
+    LIVEKIT_API_URL: z.string().url().optional(),
+    LIVEKIT_API_KEY: z.string().min(1).default('devkey'),
+    LIVEKIT_API_SECRET: z.string().min(6).default('secret'),
+    /** One call to LiveKit's server API; a stalled SFU answers DEPENDENCY_UNAVAILABLE after this. */
+    LIVEKIT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
+    /** A media join token's lifetime (LiveKit refreshes it in-session with the current permissions). */
+    LIVEKIT_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(6 * 3600),
+    /** In video rooms, seats 0..N-1 may publish a camera; the rest publish audio only. */
+    MEDIA_VIDEO_PUBLISHERS_MAX: z.coerce.number().int().min(1).max(20).default(4),
+    /** How often the seat binder compares every live media room with its seat grid (drift after a failed call). */
+    MEDIA_RECONCILE_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
+    /** YouTube Data API v3 (videos.list); a local fake in tests and the dev stack. Unset key: adding videos is refused. */
+    YOUTUBE_API_URL: z.string().url().default('https://www.googleapis.com/youtube/v3'),
+    YOUTUBE_API_KEY: z.string().min(1).optional(),
+    /** The spec's timeout for media calls (YouTube), per attempt. */
+    MEDIA_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(60_000),
+    /** How long a video's metadata is kept in Redis before it is fetched again. */
+    YOUTUBE_CACHE_SECONDS: z.coerce.number().int().min(1).default(24 * 3600),
+    /** Playlist limits: items per room, items one user may have queued, votes to skip (fraction of listeners). */
+    PLAYLIST_MAX_ITEMS: z.coerce.number().int().min(1).max(1000).default(100),
+    PLAYLIST_MAX_ITEMS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
+    PLAYLIST_SKIP_VOTE_FRACTION: z.coerce.number().min(0).max(1).default(0.5),
+    /** S3-compatible object store for avatars, room covers and gift animations (SeaweedFS on the dev stack). */
+    S3_ENDPOINT: z.string().url().default('http://127.0.0.1:8333'),
+    S3_REGION: z.string().min(1).default('us-east-1'),
+    S3_BUCKET: z.string().min(3).default('aura-media'),
+    S3_ACCESS_KEY_ID: z.string().min(1).default('aura-dev-access'),
+    S3_SECRET_ACCESS_KEY: z.string().min(1).default('aura-dev-secret-0123456789'),
+    /** Path-style addressing (SeaweedFS, most self-hosted stores); false for AWS virtual-host style. */
+    S3_FORCE_PATH_STYLE: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
+    /** Public URLs are this base + the object key (a CDN in front of the bucket). */
+    MEDIA_CDN_BASE_URL: z.string().url().default('http://127.0.0.1:8333/aura-media'),
+    /** How long a presigned upload URL is valid. */
+    MEDIA_UPLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
+
     /** Coins for days 1..7 of the daily-reward cycle, comma separated. */
     DAILY_REWARD_COINS: csv
       .transform((parts) => parts.map(Number))
