@@ -163,13 +163,14 @@ const schema = z
     /**
      * Media (README "Voice, video and music"). The LiveKit SFU that carries rooms' audio and video:
      * the URL phones connect to, and the API key and secret that sign join tokens and server calls
-     * (the dev server's devkey/secret by default). Unset LIVEKIT_URL: no media server (rooms still work, silent).
+     * (development keys by default, refused in production). Unset LIVEKIT_URL: no media server (rooms still work, silent).
      */
     LIVEKIT_URL: z.string().url().optional(),
     /** Where the API reaches LiveKit's server API (Twirp over HTTP); unset: LIVEKIT_URL with http(s). */
     LIVEKIT_API_URL: z.string().url().optional(),
-    LIVEKIT_API_KEY: z.string().min(1).default('devkey'),
-    LIVEKIT_API_SECRET: z.string().min(6).default('secret'),
+    LIVEKIT_API_KEY: z.string().min(1).default('aura-dev'),
+    /** LiveKit refuses secrets shorter than 32 characters. */
+    LIVEKIT_API_SECRET: z.string().min(32, 'must be at least 32 characters').default('aura-dev-livekit-secret-0123456789abcdef'),
     /** One call to LiveKit's server API; a stalled SFU answers DEPENDENCY_UNAVAILABLE after this. */
     LIVEKIT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
     /** A media join token's lifetime (LiveKit refreshes it in-session with the current permissions). */
@@ -219,6 +220,9 @@ const schema = z
       }
       if (/^d{64}$/.test(env.PHONE_ENCRYPTION_KEY)) {
         ctx.addIssue({ code: 'custom', path: ['PHONE_ENCRYPTION_KEY'], message: 'a development key in production' });
+      }
+      if (env.LIVEKIT_API_SECRET.startsWith('aura-dev-') || env.S3_SECRET_ACCESS_KEY.startsWith('aura-dev-')) {
+        ctx.addIssue({ code: 'custom', path: ['LIVEKIT_API_SECRET'], message: 'a development media secret in production' });
       }
       if (env.SMS_PROVIDER === 'dev-inbox') {
         ctx.addIssue({ code: 'custom', path: ['SMS_PROVIDER'], message: 'the dev inbox is refused in production' });

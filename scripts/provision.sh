@@ -74,6 +74,29 @@ WRAP
   mv "$dir/temporal-test-server.tmp" "$TEMPORAL_TEST_SERVER_PATH"
 fi
 
+# 3b. The LiveKit media server (SFU), built from its Go module like the Temporal CLI.
+if [ ! -x "$LIVEKIT_SERVER_PATH" ]; then
+  log "building LiveKit server $LIVEKIT_SERVER_VERSION with go install (first time takes minutes)"
+  tmp_bin="$(dirname "$LIVEKIT_SERVER_PATH").tmp"
+  rm -rf "$tmp_bin" && mkdir -p "$tmp_bin"
+  (cd "$AURA_CACHE_DIR" && GOBIN="$tmp_bin" GOFLAGS=-mod=mod go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_SERVER_VERSION")
+  mkdir -p "$(dirname "$LIVEKIT_SERVER_PATH")"
+  mv "$tmp_bin/server" "$LIVEKIT_SERVER_PATH"
+  rm -rf "$tmp_bin"
+fi
+
+# 3c. SeaweedFS (the S3-compatible object store; Apache-2.0). Its go.mod has a replace
+#     directive, which `go install pkg@version` refuses, so the module is downloaded from the
+#     proxy and built as the main module, where its own go.mod and go.sum apply.
+if [ ! -x "$SEAWEEDFS_PATH" ]; then
+  log "building SeaweedFS $SEAWEEDFS_VERSION from the Go module proxy (first time takes minutes)"
+  src="$(cd "$AURA_CACHE_DIR" && go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -d "$src" ] || { log "SeaweedFS source not found after go mod download"; exit 1; }
+  mkdir -p "$(dirname "$SEAWEEDFS_PATH")"
+  (cd "$src" && GOFLAGS=-mod=mod go build -o "$SEAWEEDFS_PATH.tmp" ./weed)
+  mv "$SEAWEEDFS_PATH.tmp" "$SEAWEEDFS_PATH"
+fi
+
 # 4. npm dependencies, exactly as locked. Skipped when the lock file has not changed.
 stamp="$root/node_modules/.aura-lock-stamp"
 if [ ! -f "$stamp" ] || ! cmp -s "$root/package-lock.json" "$stamp"; then
@@ -85,4 +108,4 @@ if (cd "$root" && npm install-scripts ls 2>/dev/null | grep -q 'not yet covered'
   log "some npm install scripts were held back; run 'npm install-scripts ls'"; exit 1
 fi
 
-log "ready: temporal=$TEMPORAL_CLI_PATH test-server=$TEMPORAL_TEST_SERVER_PATH postgres=$(pg_bin_dir)"
+log "ready: temporal=$TEMPORAL_CLI_PATH test-server=$TEMPORAL_TEST_SERVER_PATH livekit=$LIVEKIT_SERVER_PATH seaweedfs=$SEAWEEDFS_PATH postgres=$(pg_bin_dir)"

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { Client as PgClient } from 'pg';
 import { searchAttributeRegistrations } from '../../domain/flows';
@@ -231,5 +232,134 @@ export async function startFakeGooglePlayServer(options: { root: string; port: n
     30_000,
     proc.exited,
   );
+  return { process: proc, url };
+}
+
+/**
+ * The LiveKit media server (SFU) that carries rooms' audio and video, from a config file written
+ * here: loopback only (node IP 127.0.0.1, one UDP port and one TCP port for media), the API key
+ * that signs join tokens and server calls, and where its webhooks go. Ready once it answers HTTP.
+ */
+export async function startLiveKit(options: {
+  serverPath: string;
+  /** Where the config file is written. */
+  dir: string;
+  /** Signalling and server API (HTTP + WebSocket). */
+  port: number;
+  /** WebRTC over TCP, and the single UDP port all media shares. */
+  rtcTcpPort: number;
+  rtcUdpPort: number;
+  apiKey: string;
+  apiSecret: string;
+  /** LiveKit POSTs signed participant and track events here (the API's /v1/media/livekit/webhook). */
+  webhookUrls?: string[];
+  output: Output;
+}): Promise<RunningService & { apiUrl: string }> {
+  if (!existsSync(options.serverPath)) throw new Error(`LiveKit server not found at ${options.serverPath}: run scripts/provision.sh`);
+  mkdirSync(options.dir, { recursive: true });
+  const configFile = join(options.dir, 'livekit.yaml');
+  // YAML is a superset of JSON: the file is written as JSON so nothing needs quoting by hand.
+  const config = {
+    port: options.port,
+    bind_addresses: ['127.0.0.1'],
+    rtc: { tcp_port: options.rtcTcpPort, udp_port: options.rtcUdpPort, use_external_ip: false, node_ip: '127.0.0.1', enable_loopback_candidate: true },
+    keys: { [options.apiKey]: options.apiSecret },
+    logging: { level: 'warn' },
+    room: { auto_create: true, empty_timeout: 300, departure_timeout: 20 },
+    ...(options.webhookUrls?.length ? { webhook: { api_key: options.apiKey, urls: options.webhookUrls } } : {}),
+  };
+  writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
+  const proc = startProcess('livekit', options.serverPath, ['--config', configFile], { output: options.output });
+  const apiUrl = `http://127.0.0.1:${options.port}`;
+  await waitUntil(
+    'livekit',
+    async () => {
+      const res = await fetch(apiUrl, { signal: AbortSignal.timeout(1_000) });
+      if (!res.ok) throw new Error(`answered ${res.status}`);
+    },
+    30_000,
+    proc.exited,
+  );
+  return { process: proc, url: `ws://127.0.0.1:${options.port}`, apiUrl };
+}
+
+/**
+ * SeaweedFS (Apache-2.0) as the S3-compatible object store for media assets: master, volume,
+ * filer and S3 gateway in one `weed server` process on loopback ports, with one access key for the
+ * app and anonymous read on the bucket (public URLs, as a CDN in front of it would serve them).
+ * The bucket is created once the gateway answers. `ports` are 8 distinct free ports (SeaweedFS's
+ * gRPC ports are set explicitly rather than left at port + 10000, which may be taken).
+ */
+export async function startSeaweedFs(options: {
+  weedPath: string;
+  dataDir: string;
+  /** The S3 gateway's port; the other 7 are internal. */
+  s3Port: number;
+  internalPorts: [number, number, number, number, number, number, number];
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  output: Output;
+}): Promise<RunningService> {
+  if (!existsSync(options.weedPath)) throw new Error(`SeaweedFS not found at ${options.weedPath}: run scripts/provision.sh`);
+  mkdirSync(join(options.dataDir, 'data'), { recursive: true });
+  const s3Config = join(options.dataDir, 's3.json');
+  writeFileSync(
+    s3Config,
+    JSON.stringify({
+      identities: [
+        { name: 'aura', credentials: [{ accessKey: options.accessKeyId, secretKey: options.secretAccessKey }], actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'] },
+        { name: 'anonymous', actions: [`Read:${options.bucket}`] },
+      ],
+    }),
+    { mode: 0o600 },
+  );
+  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3Grpc] = options.internalPorts;
+  const proc = startProcess(
+    'seaweedfs',
+    options.weedPath,
+    [
+      'server',
+      `-dir=${join(options.dataDir, 'data')}`,
+      '-ip=127.0.0.1', '-ip.bind=127.0.0.1',
+      `-master.port=${master}`, `-master.port.grpc=${masterGrpc}`,
+      `-volume.port=${volume}`, `-volume.port.grpc=${volumeGrpc}`,
+      `-filer.port=${filer}`, `-filer.port.grpc=${filerGrpc}`, `-filer.localSocket=${join(options.dataDir, 'filer.sock')}`,
+      '-s3', `-s3.port=${options.s3Port}`, `-s3.port.grpc=${s3Grpc}`, '-s3.port.iceberg=0', '-s3.port.lance=0',
+      `-s3.config=${s3Config}`,
+      // Small volumes: a dev stack and a test run hold megabytes, not the 30 GB default.
+      '-master.volumeSizeLimitMB=64', '-volume.max=16', '-master.telemetry=false',
+    ],
+    { cwd: options.dataDir, output: options.output },
+  );
+  const url = `http://127.0.0.1:${options.s3Port}`;
+  const s3 = new S3Client({
+    endpoint: url,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    // SeaweedFS checks only the checksums S3 requires; the SDK's optional CRC headers are left out.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
+    maxAttempts: 1,
+  });
+  try {
+    await waitUntil(
+      'seaweedfs',
+      async () => {
+        try {
+          await s3.send(new CreateBucketCommand({ Bucket: options.bucket }), { abortSignal: AbortSignal.timeout(2_000) });
+        } catch (err) {
+          if ((err as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw err;
+        }
+        // Writes need a volume, which the master grows a moment after the gateway answers.
+        await s3.send(new PutObjectCommand({ Bucket: options.bucket, Key: '.ready', Body: 'ok' }), { abortSignal: AbortSignal.timeout(2_000) });
+      },
+      60_000,
+      proc.exited,
+    );
+  } finally {
+    s3.destroy();
+  }
   return { process: proc, url };
 }
