@@ -7,7 +7,8 @@ import { DEV_SECRETS } from '../../config/dev-secrets';
 import { describeError } from '../../platform/logging';
 import { migrateAndSeed } from '../migrate';
 import { startProcess, stopLiveChildren, waitUntil } from './child-process';
-import { pgCanUse, startFakeGooglePlayServer, startPostgres, startRedis, startTemporalDevServer, type RunningService } from './services';
+import { loadConfig } from '../../config';
+import { pgCanUse, startFakeGooglePlayServer, startLiveKit, startPostgres, startRedis, startSeaweedFs, startTemporalDevServer, type RunningService } from './services';
 import { DEFAULT_RESTART_POLICY, Supervisor } from './supervisor';
 
 /**
@@ -29,6 +30,13 @@ const ports = {
   realtime: num('REALTIME_PORT', 3001),
   workerMetrics: num('WORKER_METRICS_PORT', 3002),
   googlePlay: num('AURA_GOOGLE_PLAY_PORT', 8085),
+  // LiveKit: signalling and server API, then WebRTC over TCP and the one UDP port for media.
+  livekit: num('AURA_LIVEKIT_PORT', 7880),
+  livekitTcp: num('AURA_LIVEKIT_TCP_PORT', 7881),
+  livekitUdp: num('AURA_LIVEKIT_UDP_PORT', 7882),
+  // SeaweedFS: the S3 gateway, then its internal master, volume, filer and gRPC ports.
+  s3: num('AURA_S3_PORT', 8333),
+  seaweedInternal: [9333, 19333, 9334, 19334, 8888, 18888, 18333].map((p, i) => num(`AURA_SEAWEEDFS_PORT_${i}`, p)) as [number, number, number, number, number, number, number],
 };
 
 function postgresDataDir(dataDir: string): string {
@@ -150,6 +158,44 @@ async function main(): Promise<void> {
     });
   }
 
+  // Media: the LiveKit SFU (its webhooks come back to the API) and SeaweedFS's S3 gateway, with
+  // the development keys the app's configuration defaults to (production refuses them).
+  const media = loadConfig({ ...DEV_SECRETS, ...env });
+  const livekitPath = env.LIVEKIT_SERVER_PATH;
+  const weedPath = env.SEAWEEDFS_PATH;
+  if (!livekitPath || !weedPath) throw new Error('LIVEKIT_SERVER_PATH / SEAWEEDFS_PATH are not set: start the stack with `npm run stack`');
+  const livekitUrl = await supervised('livekit', () =>
+    startLiveKit({
+      serverPath: livekitPath,
+      dir: join(dataDir, 'livekit'),
+      port: ports.livekit,
+      rtcTcpPort: ports.livekitTcp,
+      rtcUdpPort: ports.livekitUdp,
+      apiKey: media.LIVEKIT_API_KEY,
+      apiSecret: media.LIVEKIT_API_SECRET,
+      webhookUrls: [`http://127.0.0.1:${ports.api}/v1/media/livekit/webhook`],
+      output: { prefix: '[livekit]' },
+    }),
+  );
+  const s3Url = await supervised('seaweedfs', () =>
+    startSeaweedFs({
+      weedPath,
+      dataDir: join(dataDir, 'seaweedfs'),
+      s3Port: ports.s3,
+      internalPorts: ports.seaweedInternal,
+      bucket: media.S3_BUCKET,
+      accessKeyId: media.S3_ACCESS_KEY_ID,
+      secretAccessKey: media.S3_SECRET_ACCESS_KEY,
+      output: { prefix: '[seaweedfs]' },
+    }),
+  );
+  const mediaEnv: NodeJS.ProcessEnv = {
+    LIVEKIT_URL: livekitUrl,
+    LIVEKIT_API_URL: livekitUrl.replace(/^ws/, 'http'),
+    S3_ENDPOINT: s3Url,
+    MEDIA_CDN_BASE_URL: `${s3Url}/${media.S3_BUCKET}`,
+  };
+
   const applied = await migrateAndSeed(postgresUrl, { seed: true });
   console.log(`[stack] migrations: ${applied.length ? applied.join(', ') : 'up to date'}; reference data loaded`);
 
@@ -163,6 +209,7 @@ async function main(): Promise<void> {
     REALTIME_PORT: String(ports.realtime),
     WORKER_METRICS_PORT: String(ports.workerMetrics),
     ...googlePlayEnv,
+    ...mediaEnv,
     ...DEV_SECRETS,
     ...Object.fromEntries(Object.keys(DEV_SECRETS).filter((k) => env[k]).map((k) => [k, env[k]])),
   };
@@ -198,6 +245,8 @@ async function main(): Promise<void> {
   PostgreSQL       ${postgresUrl.replace(/:[^:@/]+@/, ':•••@')}
   Redis            ${redisUrl}
   Google Play      ${googlePlayEnv.GOOGLE_PLAY_API_URL ?? 'the real one (GOOGLE_PLAY_SERVICE_ACCOUNT_FILE)'}
+  LiveKit (SFU)    ${livekitUrl}   (media tokens come with each room join)
+  Object store     ${s3Url}   (S3, bucket ${media.S3_BUCKET}; public URLs ${mediaEnv.MEDIA_CDN_BASE_URL}/<key>)
   A token for a demo user:  npx tsx scripts/dev-token.ts ${DEMO_USERS[0].id}
 `);
 }
