@@ -21,3 +21,7 @@ pg_bin_dir() {
 }
 
 export AURA_CACHE_DIR TEMPORAL_CLI_PATH TEMPORAL_TEST_SERVER_PATH LIVEKIT_SERVER_PATH SEAWEEDFS_PATH
+
+# The AWS SDK v3 (S3 uploads) warns once per process that its releases after January 2027 need
+# Node 22; the version pinned in package-lock.json supports Node 20, which this project runs.
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true

@@ -14,7 +14,7 @@ const ROOT = resolve(__dirname, '../..');
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const SECRET = 'compose-test-secret-0123456789abcdef0123456789abcdef';
 const APP_SERVICES = ['api', 'worker', 'realtime'] as const;
-const EXPECTED_SERVICES = ['postgres', 'redis', 'temporal', 'temporal-ui', 'migrate', ...APP_SERVICES];
+const EXPECTED_SERVICES = ['postgres', 'redis', 'temporal', 'temporal-ui', 'livekit', 'seaweedfs', 'media-bucket', 'migrate', ...APP_SERVICES];
 
 let envFileDir: string;
 
@@ -57,6 +57,8 @@ const REQUIRED_ENV = {
   ACCESS_TOKEN_SECRET: SECRET,
   OTP_SECRET: 'compose-test-otp-secret-0123456789abcdef',
   PHONE_ENCRYPTION_KEY: 'ab'.repeat(32),
+  LIVEKIT_API_SECRET: 'compose-test-livekit-secret-0123456789abcdef',
+  S3_SECRET_ACCESS_KEY: 'compose-test-s3-secret-0123456789',
   TWILIO_ACCOUNT_SID: 'AC0123456789abcdef0123456789abcdef',
   TWILIO_AUTH_TOKEN: 'compose-test-token',
   TWILIO_FROM: '+15005550006',
@@ -205,6 +207,18 @@ describe('docker-compose.yml', () => {
 
   it('maps the Temporal Web UI to host port 8233', () => {
     expect(ports(service('temporal-ui'))).toContainEqual({ published: '8233', target: '8080' });
+  });
+
+  it('runs the LiveKit SFU with its webhooks going to the API, and SeaweedFS as the object store the app uses', () => {
+    const livekit = environment(service('livekit')).get('LIVEKIT_CONFIG') ?? '';
+    expect(livekit).toContain('http://api:3000/v1/media/livekit/webhook');
+    expect(livekit).toContain(REQUIRED_ENV.LIVEKIT_API_SECRET);
+    expect(ports(service('livekit'))).toContainEqual({ published: '7882', target: '7882' });
+    expect(ports(service('seaweedfs'))).toContainEqual({ published: '8333', target: '8333' });
+    for (const name of APP_SERVICES) {
+      const env = environment(service(name));
+      expect({ service: name, s3: env.get('S3_ENDPOINT'), livekit: env.get('LIVEKIT_API_URL') }).toEqual({ service: name, s3: 'http://seaweedfs:8333', livekit: 'http://livekit:7880' });
+    }
   });
 
   it('keeps PostgreSQL data in a named volume', () => {
