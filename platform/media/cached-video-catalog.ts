@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { isYouTubeVideoId } from '../../domain/media/youtube-ref';
 import type { Logger } from '../logging';
 import { VideoLookupCancelled, VideoNotFound, type VideoCatalog, type VideoMeta } from './video-catalog';
 
@@ -76,20 +77,10 @@ export class CachedVideoCatalog implements VideoCatalog {
 
   async lookup(videoId: string, options: { signal?: AbortSignal } = {}): Promise<VideoMeta> {
     const { signal } = options;
+    // Nothing that cannot be an id becomes a Redis key (callers parse with youtube-ref first).
+    if (!isYouTubeVideoId(videoId)) throw new VideoNotFound(videoId);
     if (signal?.aborted) throw new VideoLookupCancelled(videoId);
-    let flight = this.flights.get(videoId);
-    if (!flight) {
-      const controller = new AbortController();
-      const started: Flight = { result: this.load(videoId, controller.signal), controller, waiters: 0, settled: false };
-      started.result
-        .catch(() => undefined)
-        .finally(() => {
-          started.settled = true;
-          if (this.flights.get(videoId) === started) this.flights.delete(videoId);
-        });
-      this.flights.set(videoId, started);
-      flight = started;
-    }
+    const flight = this.flights.get(videoId) ?? this.start(videoId);
     flight.waiters += 1;
     try {
       return await untilAborted(flight.result, signal, () => new VideoLookupCancelled(videoId));
@@ -101,6 +92,20 @@ export class CachedVideoCatalog implements VideoCatalog {
         if (this.flights.get(videoId) === flight) this.flights.delete(videoId);
       }
     }
+  }
+
+  private start(videoId: string): Flight {
+    const controller = new AbortController();
+    // Marked settled before any waiter resumes (they await `result`), so a waiter's exit never
+    // cancels a finished flight. The callback runs after `flight` exists: at least a tick later.
+    const result = this.load(videoId, controller.signal).finally(() => {
+      flight.settled = true;
+      if (this.flights.get(videoId) === flight) this.flights.delete(videoId);
+    });
+    result.catch(() => undefined); // each waiter gets the error; this copy is not left unhandled
+    const flight: Flight = { result, controller, waiters: 0, settled: false };
+    this.flights.set(videoId, flight);
+    return flight;
   }
 
   private async load(videoId: string, signal: AbortSignal): Promise<VideoMeta> {
