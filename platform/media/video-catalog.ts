@@ -40,7 +40,30 @@ export class VideoCatalogUnavailable extends Error {
   }
 }
 
+/**
+ * The catalog refused our request itself (YouTube: a bad, expired or restricted API key, the API
+ * not enabled for the project, a parameter it does not accept). Retrying will not help until an
+ * operator fixes the configuration; to the user it is just as unavailable.
+ */
+export class VideoCatalogMisconfigured extends VideoCatalogUnavailable {
+  constructor(message: string, readonly status: number, readonly providerReason?: string) {
+    super(message);
+    this.name = 'VideoCatalogMisconfigured';
+  }
+}
+
+/** The caller's signal fired (the request went away or ran out of time) before an answer. */
+export class VideoLookupCancelled extends VideoCatalogUnavailable {
+  constructor(videoId: string) {
+    super(`lookup of ${videoId} cancelled`);
+    this.name = 'VideoLookupCancelled';
+  }
+}
+
 export interface VideoCatalog {
-  /** One video's metadata; throws VideoNotFound or VideoCatalogUnavailable. */
+  /**
+   * One video's metadata; throws VideoNotFound or VideoCatalogUnavailable (or one of its kinds:
+   * VideoCatalogMisconfigured, VideoLookupCancelled). `signal` ends the wait early.
+   */
   lookup(videoId: string, options?: { signal?: AbortSignal }): Promise<VideoMeta>;
 }
