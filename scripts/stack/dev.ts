@@ -8,7 +8,7 @@ import { describeError } from '../../platform/logging';
 import { migrateAndSeed } from '../migrate';
 import { startProcess, stopLiveChildren, waitUntil } from './child-process';
 import { loadConfig } from '../../config';
-import { pgCanUse, startFakeGooglePlayServer, startLiveKit, startPostgres, startRedis, startSeaweedFs, startTemporalDevServer, type RunningService } from './services';
+import { DEV_YOUTUBE_API_KEY, pgCanUse, startFakeGooglePlayServer, startFakeYouTubeServer, startLiveKit, startPostgres, startRedis, startSeaweedFs, startTemporalDevServer, type RunningService } from './services';
 import { DEFAULT_RESTART_POLICY, Supervisor } from './supervisor';
 
 /**
@@ -30,6 +30,7 @@ const ports = {
   realtime: num('REALTIME_PORT', 3001),
   workerMetrics: num('WORKER_METRICS_PORT', 3002),
   googlePlay: num('AURA_GOOGLE_PLAY_PORT', 8085),
+  youtube: num('AURA_YOUTUBE_PORT', 8086),
   // LiveKit: signalling and server API, then WebRTC over TCP and the one UDP port for media.
   livekit: num('AURA_LIVEKIT_PORT', 7880),
   livekitTcp: num('AURA_LIVEKIT_TCP_PORT', 7881),
@@ -195,6 +196,11 @@ async function main(): Promise<void> {
     S3_ENDPOINT: s3Url,
     MEDIA_CDN_BASE_URL: `${s3Url}/${media.S3_BUCKET}`,
   };
+  // Videos in room playlists come from a local YouTube Data API, unless a real key is set.
+  if (!env.YOUTUBE_API_KEY) {
+    const youtubeUrl = await supervised('youtube', () => startFakeYouTubeServer({ root, port: ports.youtube, output: { prefix: '[youtube]' } }));
+    Object.assign(mediaEnv, { YOUTUBE_API_URL: youtubeUrl, YOUTUBE_API_KEY: DEV_YOUTUBE_API_KEY });
+  }
 
   const applied = await migrateAndSeed(postgresUrl, { seed: true });
   console.log(`[stack] migrations: ${applied.length ? applied.join(', ') : 'up to date'}; reference data loaded`);
@@ -246,6 +252,7 @@ async function main(): Promise<void> {
   Redis            ${redisUrl}
   Google Play      ${googlePlayEnv.GOOGLE_PLAY_API_URL ?? 'the real one (GOOGLE_PLAY_SERVICE_ACCOUNT_FILE)'}
   LiveKit (SFU)    ${livekitUrl}   (media tokens come with each room join)
+  YouTube API      ${mediaEnv.YOUTUBE_API_URL ?? 'the real one (YOUTUBE_API_KEY)'}
   Object store     ${s3Url}   (S3, bucket ${media.S3_BUCKET}; public URLs ${mediaEnv.MEDIA_CDN_BASE_URL}/<key>)
   A token for a demo user:  npx tsx scripts/dev-token.ts ${DEMO_USERS[0].id}
 `);

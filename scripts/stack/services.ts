@@ -363,3 +363,31 @@ export async function startSeaweedFs(options: {
   }
   return { process: proc, url };
 }
+
+/** The dev stack's YouTube Data API key: the local fake checks it like YouTube would. */
+export const DEV_YOUTUBE_API_KEY = 'AIzaSyDevStackYouTubeKey-0123456789abcd';
+
+/**
+ * The local YouTube Data API (scripts/stack/fake-youtube.ts, from source with tsx, with a few demo
+ * videos), for rooms' playlists on the dev stack. Ready once it answers.
+ */
+export async function startFakeYouTubeServer(options: { root: string; port: number; output: Output }): Promise<RunningService> {
+  const script = join(options.root, 'scripts', 'stack', 'fake-youtube.ts');
+  const proc = startProcess(
+    'youtube',
+    process.execPath,
+    ['--import', 'tsx', script, '--port', String(options.port), '--key', DEV_YOUTUBE_API_KEY],
+    { cwd: options.root, output: options.output },
+  );
+  const url = `http://127.0.0.1:${options.port}`;
+  await waitUntil(
+    'youtube',
+    async () => {
+      const res = await fetch(`${url}/__fake__/calls`, { signal: AbortSignal.timeout(1_000) });
+      if (!res.ok) throw new Error(`answered ${res.status}`);
+    },
+    30_000,
+    proc.exited,
+  );
+  return { process: proc, url };
+}

@@ -57,7 +57,7 @@ beforeAll(async () => {
   // Distinct: one free port after another can repeat (the OS may hand a closed one out again).
   const names = [
     'AURA_PG_PORT', 'AURA_REDIS_PORT', 'AURA_TEMPORAL_PORT', 'AURA_TEMPORAL_UI_PORT', 'API_PORT', 'REALTIME_PORT', 'AURA_GOOGLE_PLAY_PORT', 'WORKER_METRICS_PORT',
-    'AURA_LIVEKIT_PORT', 'AURA_LIVEKIT_TCP_PORT', 'AURA_LIVEKIT_UDP_PORT', 'AURA_S3_PORT',
+    'AURA_YOUTUBE_PORT', 'AURA_LIVEKIT_PORT', 'AURA_LIVEKIT_TCP_PORT', 'AURA_LIVEKIT_UDP_PORT', 'AURA_S3_PORT',
     ...Array.from({ length: 7 }, (_, i) => `AURA_SEAWEEDFS_PORT_${i}`),
   ];
   const picked = await freePorts(names.length);
@@ -87,7 +87,7 @@ async function startStack(): Promise<NpmStack> {
   for (const [k, v] of Object.entries(ports)) env[k] = String(v);
   // The jest setup's own servers are not this stack's.
   for (const k of ['DATABASE_URL', 'REDIS_URL', 'TEMPORAL_ADDRESS']) delete env[k];
-  for (const k of Object.keys(env)) if (/^(LIVEKIT_(URL|API_URL|API_KEY|API_SECRET)|S3_|MEDIA_CDN_BASE_URL)/.test(k)) delete env[k];
+  for (const k of Object.keys(env)) if (/^(LIVEKIT_(URL|API_URL|API_KEY|API_SECRET)|S3_|MEDIA_CDN_BASE_URL|YOUTUBE_)/.test(k)) delete env[k];
   const npm = spawn('npm', ['run', 'stack'], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const listeners = new Set<() => void>();
