@@ -5,6 +5,7 @@ import { RoomLiveState, type LiveStateSettings } from '../../db/live/room-live-s
 import { ChatArchive } from '../../db/repositories/room-messages';
 import { ModerationLog, Reports, RoomMutes } from '../../db/repositories/room-moderation';
 import { RoomDirectory } from '../../db/repositories/rooms';
+import { RoomPlaylists } from '../../db/repositories/room-playlists';
 import { Relations } from '../../db/repositories/relations';
 import { Counter, type Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../platform/logging';
@@ -84,6 +85,7 @@ export function createRoomService(deps: {
     reports: new Reports(deps.dataSource),
     relations: new Relations(deps.dataSource),
     live,
+    playlists: new RoomPlaylists(deps.dataSource),
     policy: roomPolicyFromConfig(deps.config),
     onHalfApplied: halfApplied.report,
     limits: new RoomLimits(new WindowLimiter(deps.redis), roomLimitsFromConfig(deps.config)),
