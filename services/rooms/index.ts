@@ -14,6 +14,7 @@ import { WindowLimiter } from '../../platform/rate-limits/window-limiter';
 import { RoomConnections } from './connections';
 import { RoomLimits, roomLimitsFromConfig } from './limits';
 import { RoomService, type HalfApplied, type RoomPolicy } from './room-service';
+import { createPlaybackService, type PlaybackService } from '../playback';
 
 export { RoomConnections } from './connections';
 
@@ -100,11 +101,14 @@ export function createRoomService(deps: {
 export async function openRoomServices(deps: { config: Config; redis: Redis; poolSize: number; applicationName: string }): Promise<{
   rooms: RoomService;
   connections: RoomConnections;
+  /** Playlists (the edge runs their sweeper). */
+  playback: PlaybackService;
   /** The pool, for the process's other services (its access checks). */
   dataSource: DataSource;
   close(): Promise<void>;
 }> {
   const dataSource = await createDataSource({ url: deps.config.DATABASE_URL, poolSize: deps.poolSize, applicationName: deps.applicationName }).initialize();
-  const { rooms, connections } = createRoomService({ config: deps.config, dataSource, redis: deps.redis });
-  return { rooms, connections, dataSource, close: () => dataSource.destroy() };
+  const { rooms, connections, live } = createRoomService({ config: deps.config, dataSource, redis: deps.redis });
+  const playback = createPlaybackService({ config: deps.config, dataSource, live, rooms });
+  return { rooms, connections, playback, dataSource, close: () => dataSource.destroy() };
 }

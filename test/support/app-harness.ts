@@ -17,6 +17,7 @@ import { SocketTickets } from '../../platform/auth/socket-tickets';
 import { WindowLimiter } from '../../platform/rate-limits/window-limiter';
 import { createAccessChecks } from '../../services/bans';
 import { createRoomService } from '../../services/rooms';
+import { createPlaybackService } from '../../services/playback';
 import type { RoomService } from '../../services/rooms/room-service';
 import type { RealStack } from './real-stack';
 import { workflowBundle } from './time-skipping';
@@ -95,6 +96,7 @@ export async function startEdge(
   config: Partial<Config> = {},
 ): Promise<{ url: string; edge: RealtimeEdge; rooms: RoomService; live: RoomLiveState; close(): Promise<void> }> {
   const { rooms, live, connections } = createRoomService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, redis: stack.redis });
+  const playback = createPlaybackService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, live, rooms });
   const access = createAccessChecks({ config: stack.config, dataSource: stack.dataSource, redis: stack.redis, logger: testLogger });
   await access.cache.start();
   const edge = createRealtimeEdge(
@@ -111,6 +113,7 @@ export async function startEdge(
       revokedSessions: access.revokedSessions,
       rooms,
       connections,
+      playback,
       tickets: new SocketTickets(stack.redis, stack.config.REALTIME_TICKET_TTL_SECONDS),
       limiter: new WindowLimiter(stack.redis),
       logger: testLogger,
