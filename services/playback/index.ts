@@ -17,8 +17,8 @@ export function playbackPolicyFromConfig(config: Config): PlaybackPolicy {
     maxItemsPerUser: config.PLAYLIST_MAX_ITEMS_PER_USER,
     maxDurationMs: config.PLAYLIST_MAX_VIDEO_SECONDS * 1000,
     skipVoteFraction: config.PLAYLIST_SKIP_VOTE_FRACTION,
-    // The catalog bounds each attempt by MEDIA_TIMEOUT_MS and may retry once; this bounds the whole lookup.
-    catalogTimeoutMs: config.MEDIA_TIMEOUT_MS + 5_000,
+    // The catalog bounds each attempt by MEDIA_TIMEOUT_MS and may retry; this bounds the whole lookup.
+    catalogTimeoutMs: config.MEDIA_TIMEOUT_MS * 2,
   };
 }
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Worker } from '@temporalio/worker';
 import type { Config } from '../../config';
 import { createActivities } from '../../activities';
-import { createApiApp } from '../../api/app';
+import { createApiApp, type ApiDeps } from '../../api/app';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import { DevSmsInbox } from '../../platform/sms/dev-inbox';
 import type { SmsSender } from '../../platform/sms/sms-sender';
@@ -30,6 +30,8 @@ export async function startApi(
   stack: RealStack,
   overrides: Partial<Config> = {},
   logger: Logger = testLogger,
+  /** Providers the app takes as dependencies (a fake video catalog). */
+  providers: Pick<ApiDeps, 'videoCatalog'> = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
   const access = createAccessChecks({ config: stack.config, dataSource: stack.dataSource, redis: stack.redis, logger });
   await access.cache.start();
@@ -41,6 +43,7 @@ export async function startApi(
     tokens: stack.tokens,
     logger,
     access,
+    ...providers,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
