@@ -24,6 +24,9 @@ import { rechargeRoutes } from './wallet/recharge-routes';
 import { RechargeService } from '../services/recharge/recharge-service';
 import { PhoneSecrets } from '../platform/crypto/phone-secrets';
 import { roomRoutes } from './rooms/routes';
+import { playlistRoutes } from './rooms/playlist-routes';
+import { createPlaybackService } from '../services/playback';
+import type { VideoCatalog } from '../platform/media/video-catalog';
 import { createRoomService } from '../services/rooms';
 import { relationRoutes } from './relations/routes';
 import { giftRoutes } from './gifts/routes';
@@ -71,6 +74,8 @@ export interface ApiDeps {
   receiptReversal?: ReceiptReversal;
   /** Announces committed gifts to rooms and receivers; api/main.ts flushes its pending combo updates at shutdown. */
   giftAnnouncer?: GiftAnnouncer;
+  /** Where rooms' playlists learn what a video is (YouTube); absent: adding a video answers VIDEO_CATALOG_NOT_CONFIGURED. */
+  videoCatalog?: VideoCatalog;
 }
 
 /** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
@@ -166,6 +171,8 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(identityRoutes({ social }).routes());
   const roomServices = createRoomService({ ...deps, metricsRegistry: metrics.registry });
   userRoutes.use(roomRoutes({ rooms: roomServices.rooms }).routes());
+  const playback = createPlaybackService({ config, dataSource: deps.dataSource, live: roomServices.live, rooms: roomServices.rooms, catalog: deps.videoCatalog, logger });
+  userRoutes.use(playlistRoutes({ playback }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
   // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
   const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });

@@ -190,6 +190,10 @@ const schema = z
     PLAYLIST_MAX_ITEMS: z.coerce.number().int().min(1).max(1000).default(100),
     PLAYLIST_MAX_ITEMS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
     PLAYLIST_SKIP_VOTE_FRACTION: z.coerce.number().min(0).max(1).default(0.5),
+    /** Longest video a playlist takes, in seconds (0: no cap). */
+    PLAYLIST_MAX_VIDEO_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).default(6 * 3600),
+    /** How often each realtime edge starts the next item of rooms whose current one ended (any edge may; it's safe). */
+    PLAYBACK_SWEEP_MS: z.coerce.number().int().min(50).max(60_000).default(500),
     /** S3-compatible object store for avatars, room covers and gift animations (SeaweedFS on the dev stack). */
     S3_ENDPOINT: z.string().url().default('http://127.0.0.1:8333'),
     S3_REGION: z.string().min(1).default('us-east-1'),

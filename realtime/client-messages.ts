@@ -12,6 +12,9 @@ const lastSeq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** What a client may send on the socket (see docs/realtime-protocol.md). */
 export const clientMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ping'), ref }).strict(),
+  // The clock-offset exchange: t0 is the client's clock when it sent this (any ms scale it likes;
+  // it comes back untouched beside the server's clock).
+  z.object({ type: z.literal('time'), t0: z.number().finite().min(0).max(Number.MAX_SAFE_INTEGER), ref }).strict(),
   z.object({ type: z.literal('join'), room: roomId, password: roomPassword.optional(), ref }).strict(),
   z
     .object({

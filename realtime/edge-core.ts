@@ -14,6 +14,7 @@ import { DEPENDENCY_RETRY_AFTER_SECONDS, isDependencyUnavailable } from '../plat
 import type { Logger } from '../platform/logging';
 import { createRealtimeMetrics } from '../platform/metrics';
 import type { RoomService } from '../services/rooms/room-service';
+import type { PlaybackService } from '../services/playback/playback-service';
 import { ChannelSubscriptions } from './channel-subscriptions';
 import { clientMessage, type ClientMessage } from './client-messages';
 import { CloseCode } from './protocol';
@@ -34,6 +35,8 @@ export interface EdgeSettings {
   sessionCheckMs?: number;
   /** How often this edge sweeps ghost members and empty rooms (any edge may; it's idempotent). */
   sweepMs?: number;
+  /** How often this edge starts the next item of rooms whose video ended (any edge may; rooms are locked, skipped if busy). */
+  playbackSweepMs?: number;
   /** Proxies in front of the edge whose X-Forwarded-For is trusted (read by the server). */
   trustedProxies?: number;
   /** Open sockets per user and per client address on this process; unset: no cap. */
@@ -60,6 +63,7 @@ export function edgeSettingsFromConfig(config: Config): EdgeSettings {
     maxSocketsPerIp: config.REALTIME_MAX_SOCKETS_PER_IP,
     upgradesPerIpPerMinute: config.REALTIME_UPGRADES_PER_IP_PER_MINUTE,
     floodRefusals: config.REALTIME_FLOOD_REFUSALS,
+    playbackSweepMs: config.PLAYBACK_SWEEP_MS,
   };
 }
 
@@ -73,6 +77,8 @@ export interface EdgeDeps {
   rooms: RoomService;
   /** The room connections this edge holds (leases, catch-up reads). */
   connections: RoomConnections;
+  /** Rooms' playlists: the edge moves them on when a video ends (absent: this edge doesn't). */
+  playback?: Pick<PlaybackService, 'advanceEnded'>;
   /** Single-use socket tickets (`?ticket=`) for browsers; absent: tickets are refused. */
   tickets?: SocketTickets;
   /** Shared counters for the upgrade rate per address; absent: no upgrade rate limit. */
@@ -446,7 +452,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     const result = clientMessage.safeParse(parsed);
     if (!result.success) {
       const type = (parsed as { type?: unknown } | null)?.type;
-      const known = ['ping', 'join', 'resume', 'leave', 'chat'].includes(String(type));
+      const known = ['ping', 'time', 'join', 'resume', 'leave', 'chat'].includes(String(type));
       refuse(ws, now, {
         type: 'error',
         ...lenientRef(parsed),
@@ -456,6 +462,12 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       return;
     }
     const command = result.data;
+    if (command.type === 'time') {
+      // Answered at once, never behind a slow command: the round trip is the client's error bar.
+      send(ws, { type: 'time', ...ref(command), t0: command.t0, serverTime: Date.now() });
+      commandDone('time', null);
+      return;
+    }
     // The queue never rejects: one that did would skip every later command, and the socket
     // would go silent while staying open.
     data.queue = data.queue
@@ -527,6 +539,8 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       case 'ping':
         send(ws, { type: 'pong', ...ref(command), at: Date.now() });
         return;
+      case 'time':
+        return; // answered in received()
       case 'join':
       case 'resume':
         await enter(ws, command);
@@ -698,6 +712,16 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
     const swept = await rooms.sweep();
     if (swept.removed || swept.closed.length) logger.info(swept, 'swept rooms');
   }, 'room sweep');
+
+  // Rooms whose video ended start their next one, with or without anyone connected (see
+  // PlaybackService.advanceEnded for why a sweeper).
+  const playback = deps.playback;
+  if (playback) {
+    every(settings.playbackSweepMs ?? 500, async () => {
+      const { advanced } = await playback.advanceEnded();
+      if (advanced.length) logger.debug({ rooms: advanced.length }, 'playlists moved on');
+    }, 'playback sweep');
+  }
 
   return {
     admit,

@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: 'realtime', level: config.LOG_LEVEL });
   const redis = createRedis(config.REDIS_URL, { name: 'aura-realtime' });
   // The edge writes chat to PostgreSQL itself: a small pool is plenty.
-  const { rooms, connections, dataSource, close: closeRooms } = await openRoomServices({ config, redis, poolSize: 5, applicationName: 'aura-realtime' });
+  const { rooms, connections, playback, dataSource, close: closeRooms } = await openRoomServices({ config, redis, poolSize: 5, applicationName: 'aura-realtime' });
   // Upgrades and the periodic re-check are answered from this in-memory copy of bans and revocations.
   const access = createAccessChecks({ config, dataSource, redis, logger });
   await access.cache.start();
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     revokedSessions: access.revokedSessions,
     rooms,
     connections,
+    playback,
     tickets: new SocketTickets(redis, config.REALTIME_TICKET_TTL_SECONDS),
     limiter: new WindowLimiter(redis),
     logger,

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { REPORT_REASONS } from '../../db/repositories/room-moderation';
 import { MAX_SEATS, MIN_SEATS, ROOM_TYPES, SEAT_MODES } from '../../domain/rooms/model';
+import { PLAYLIST_POLICIES } from '../../domain/media/playback';
 import type { RoomService } from '../../services/rooms/room-service';
 import { digitsInt, entityId, httpsUrl, messageId, roomPassword, typedText } from '../../domain/input/fields';
 import type { ApiState } from '../http/context';
@@ -23,6 +24,8 @@ const roomFields = {
   seatMode: z.enum(SEAT_MODES),
   password: roomPassword.nullable().optional(),
 };
+/** Who controls the YouTube playlist and playback: the owner and admins, or every member. */
+const playlistPolicy = z.enum(PLAYLIST_POLICIES);
 const newRoom = z
   .object({
     ...roomFields,
@@ -32,7 +35,7 @@ const newRoom = z
   })
   .strict();
 const roomPatch = z
-  .object({ ...roomFields, name: roomFields.name.optional(), seatMode: roomFields.seatMode.optional() })
+  .object({ ...roomFields, name: roomFields.name.optional(), seatMode: roomFields.seatMode.optional(), playlistPolicy: playlistPolicy.optional() })
   .strict()
   .refine((p) => Object.keys(p).length > 0, 'nothing to change');
 const discoveryQuery = pageQuery.extend({

@@ -9,7 +9,7 @@ export type ListenerCommand =
   | { type: 'report'; targetSeq: number }
   | { type: 'disconnect' }
   /** bench/gifts: start (or stop) keeping receipt times by the events' data.sendId, from empty. */
-  | { type: 'track'; on: boolean }
+  | { type: 'track'; on: boolean; key?: string }
   /** bench/gifts: receipt − send time of every socket's event, for these [sendId, sent at] pairs. */
   | { type: 'sendLatency'; sendTimes: [string, number][] };
 

@@ -124,14 +124,28 @@ const TYPE_NEEDLE = Buffer.from('"type":"');
 const SEND_ID_NEEDLE = Buffer.from('"sendId":"');
 /** Off unless the orchestrator asks (`track`): the realtime bench's events carry no sendId. */
 let tracking = false;
+/**
+ * bench/media keys playback.updated events by their playback version instead (`track` with
+ * key "version"): the number after `"version":`.
+ */
+let numberNeedle: Buffer | null = null;
 /** Receipt times (epoch ms) of each sendId's room event, one per socket that got it. */
 const receipts = new Map<string, number[]>();
 const typeOfSend = new Map<string, string>();
 
 function trackSend(data: Buffer, start: number, end: number, at: number): void {
-  const s = data.indexOf(SEND_ID_NEEDLE, start);
-  if (s === -1 || s >= end) return;
-  const sendId = data.toString('latin1', s + SEND_ID_NEEDLE.length, s + SEND_ID_NEEDLE.length + 36);
+  let sendId: string;
+  if (numberNeedle) {
+    const n = data.indexOf(numberNeedle, start);
+    if (n === -1 || n >= end) return;
+    let i = n + numberNeedle.length;
+    while (i < end && data[i]! >= 0x30 && data[i]! <= 0x39) i++;
+    sendId = data.toString('latin1', n + numberNeedle.length, i);
+  } else {
+    const s = data.indexOf(SEND_ID_NEEDLE, start);
+    if (s === -1 || s >= end) return;
+    sendId = data.toString('latin1', s + SEND_ID_NEEDLE.length, s + SEND_ID_NEEDLE.length + 36);
+  }
   let times = receipts.get(sendId);
   if (!times) {
     times = [];
@@ -375,6 +389,7 @@ process.on('message', (command: ListenerCommand) => {
     }
     case 'track':
       tracking = command.on;
+      numberNeedle = command.key ? Buffer.from(`"${command.key}":`) : null;
       receipts.clear();
       typeOfSend.clear();
       reply({ type: 'tracking' });

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RoomView, SeatView } from '../../domain/rooms/model';
 import type { RoomMuteRecords } from '../repositories/room-moderation';
+import type { LivePlayback, LivePlaylist, MediaLiveParts } from '../repositories/room-playlists';
+import { djSeatIndex, type NowPlaying } from '../../domain/media/music';
 import { ROOM_SCRIPT } from './room-script';
 
 /** How the live state is kept; all durations in milliseconds. */
@@ -48,7 +50,20 @@ export interface RoomSnapshot {
   chatMutedUntil: number | null;
   /** Whether the user the snapshot was taken for is a member. */
   member: boolean;
+  /** The room's shared video: position `positionMs` at server instant `at` (docs/realtime-protocol.md). */
+  playback: LivePlayback;
+  /** The queue after the current item: its length and first few items. */
+  playlist: LivePlaylist;
+  /** A music room's now-playing line. */
+  nowPlaying: NowPlaying | null;
   recentChat: unknown[];
+}
+
+/** Which media part an event announces: it is emitted only if that part was stored (not stale). */
+export interface MediaEvent {
+  part: keyof MediaLiveParts;
+  type: 'playback.updated' | 'playlist.updated' | 'music.now-playing';
+  data: Record<string, unknown>;
 }
 
 export interface LiveMember {
@@ -117,7 +132,12 @@ export class RoomLiveState {
    * built only with its mutes from PostgreSQL in hand (`moderation`); without them the answer
    * is 'needs-records', so a room Redis lost never comes back with its mutes forgotten.
    */
-  async init(room: RoomView, epoch: string, moderation?: RoomMuteRecords): Promise<'live' | 'created' | 'needs-records'> {
+  async init(
+    room: RoomView,
+    epoch: string,
+    moderation?: RoomMuteRecords,
+    media?: MediaLiveParts & { revision: number },
+  ): Promise<'live' | 'created' | 'needs-records'> {
     const r = await this.run('init', {
       room: room.id,
       owner: room.ownerId,
@@ -125,7 +145,19 @@ export class RoomLiveState {
       seatMode: room.seatMode,
       view: room,
       epoch,
+      dj: djSeatIndex(room),
       ...(moderation ? { moderation } : {}),
+      ...(media
+        ? {
+            media: {
+              revision: media.revision,
+              playback: JSON.stringify(media.playback),
+              playlist: JSON.stringify(media.playlist),
+              // Nobody is seated in a rebuilt room: a line its DJ set went with them.
+              nowPlaying: JSON.stringify(media.nowPlaying?.asDj ? null : media.nowPlaying),
+            },
+          }
+        : {}),
     });
     return r.state as 'live' | 'created' | 'needs-records';
   }
@@ -339,6 +371,33 @@ export class RoomLiveState {
       if (rows.length < batch * 2) break;
     }
     return out;
+  }
+
+  /**
+   * Stores the parts of a committed media change that are newer than what the room holds
+   * (`revision`), and emits the events of those parts, atomically. `stale`: nothing was newer.
+   */
+  async media(roomId: string, revision: number, parts: Partial<MediaLiveParts>, events: MediaEvent[]): Promise<{ seq: number; stale: boolean }> {
+    const encoded: Record<string, string> = {};
+    for (const [part, value] of Object.entries(parts)) if (value !== undefined) encoded[part] = JSON.stringify(value);
+    const r = await this.run('media', { room: roomId, revision, parts: encoded, events: events.map((e) => ({ ...e, data: JSON.stringify(e.data) })) });
+    return { seq: r.seq as number, stale: r.stale === true };
+  }
+
+  /**
+   * Sets (or clears, `line` null) a music room's now-playing line: the DJ seat's occupant sets
+   * it as DJ; a moderator anywhere else sets it as themselves. Refuses NOT_A_MUSIC_ROOM and
+   * DJ_SEAT_REQUIRED.
+   */
+  async nowPlaying(
+    roomId: string,
+    userId: string,
+    moderator: boolean,
+    line: { title: string; artist: string | null } | null,
+    revision: number,
+  ): Promise<{ asDj: boolean; stale: boolean; line: NowPlaying | null }> {
+    const r = await this.run('nowPlaying', { room: roomId, user: userId, moderator, line, revision });
+    return { asDj: r.asDj === true, stale: r.stale === true, line: (r.line as NowPlaying | undefined) ?? null };
   }
 
   /** One event, nothing else changes: announcements, and the benchmark's load. */

@@ -19,6 +19,8 @@ local LEASES = 'aura:presence:leases'
 local AWAY = 'aura:presence:away'
 local EMPTY = 'aura:rooms:empty'
 local COUNTS = 'aura:rooms:count-changed'
+-- A room that never played anything (the shape of LivePlayback in db/repositories/room-playlists.ts).
+local IDLE_PLAYBACK = '{"state":"idle","itemId":null,"videoId":null,"title":null,"durationMs":null,"positionMs":0,"at":0,"endsAt":null,"version":0}'
 
 local function key(room, s) return 'aura:room:{' .. room .. '}:' .. s end
 local function fail(code, extra)
@@ -35,12 +37,19 @@ local function int(s) return string.format('%d', s) end
 
 -- Appends one event to the room's stream and publishes it. The envelope is built by hand so
 -- "seq" is always its first field: edges read it without parsing the whole message.
-local function emit(room, etype, data, notice)
+-- emit_json takes the data already encoded (the media parts arrive as JSON, and a decode and
+-- re-encode would turn their empty lists into objects).
+local function emit_json(room, etype, dataJson)
   local seq = redis.call('INCR', key(room, 'seq'))
   local json = '{"seq":' .. int(seq) .. ',"room":"' .. room .. '","type":"' .. etype .. '","at":' .. int(now) ..
-    ',"data":' .. cjson.encode(data) .. '}'
+    ',"data":' .. dataJson .. '}'
   redis.call('XADD', key(room, 'events'), 'MAXLEN', '~', cfg.streamMax, int(seq) .. '-0', 'e', json)
   redis.call('PUBLISH', 'aura:room:' .. room, json)
+  return seq
+end
+
+local function emit(room, etype, data, notice)
+  local seq = emit_json(room, etype, cjson.encode(data))
   if notice then
     -- A system line in the recent chat, so a late joiner's snapshot tells the story too.
     redis.call('LPUSH', key(room, 'chat'), cjson.encode({ id = 's' .. int(seq), kind = 'system', event = etype,
@@ -79,9 +88,22 @@ local function seats_event(room, views, reason, user, by)
   return emit(room, 'seat.updated', data, notice)
 end
 
+-- A music room's now-playing line set by its DJ goes when they leave the DJ seat (one set by
+-- the owner or an admin stays). meta.dj is the DJ seat's index (domain/media/music.ts).
+local function dj_left(room, i, user)
+  if user == '' or redis.call('HGET', key(room, 'meta'), 'dj') ~= tostring(i) then return end
+  local raw = redis.call('HGET', key(room, 'media'), 'nowPlaying')
+  if not raw or raw == 'null' then return end
+  local np = cjson.decode(raw)
+  if np.asDj ~= true or np.byUserId ~= user then return end
+  redis.call('HSET', key(room, 'media'), 'nowPlaying', 'null')
+  emit(room, 'music.now-playing', { nowPlaying = cjson.null, reason = 'dj-left', userId = user }, nil)
+end
+
 -- Frees seat i (its occupant loses it); returns the seat's new view.
 local function vacate(room, i)
   local s = seat_get(room, i)
+  dj_left(room, i, s.u)
   if s.u ~= '' then redis.call('HDEL', key(room, 'seat-of'), s.u) end
   s.u = ''
   s.m = 0
@@ -192,7 +214,7 @@ end
 -- A closed room's state stays an hour (late resumes still get its last events), then goes.
 -- Only an open room (checked in PostgreSQL first) is ever made live again.
 local function expire_room(room)
-  for _, k in ipairs({ 'meta', 'seats', 'seq', 'events', 'chat', 'chat-muted', 'admin-muted' }) do
+  for _, k in ipairs({ 'meta', 'seats', 'seq', 'events', 'chat', 'chat-muted', 'admin-muted', 'media' }) do
     redis.call('PEXPIRE', key(room, k), 3600000)
   end
 end
@@ -215,6 +237,14 @@ if cmd == 'init' then
   if records.muteAll then muteAll = 1 end
   redis.call('HSET', key(a.room, 'meta'), 'epoch', a.epoch, 'status', 'open', 'owner', a.owner, 'seats', a.seatCount,
     'mode', a.seatMode, 'muteAll', muteAll, 'view', cjson.encode(a.view))
+  if a.dj ~= nil and a.dj ~= cjson.null then redis.call('HSET', key(a.room, 'meta'), 'dj', a.dj) end
+  -- The room's media (playback, playlist head, now-playing) as PostgreSQL has it, each part
+  -- tagged with the revision it was written at (see the media command).
+  redis.call('DEL', key(a.room, 'media'))
+  if a.media ~= nil and a.media ~= cjson.null then
+    redis.call('HSET', key(a.room, 'media'), 'playback', a.media.playback, 'playbackRev', a.media.revision,
+      'playlist', a.media.playlist, 'playlistRev', a.media.revision, 'nowPlaying', a.media.nowPlaying, 'nowPlayingRev', a.media.revision)
+  end
   for i = 0, a.seatCount - 1 do
     redis.call('HSET', key(a.room, 'seats'), tostring(i), cjson.encode({ u = '', l = 0, m = 0, s = 0 }))
   end
@@ -422,6 +452,9 @@ if cmd == 'snapshot' then
     ',"muteAll":' .. tostring(redis.call('HGET', m, 'muteAll') == '1') ..
     ',"chatMutedUntil":' .. cjson.encode(mutedUntil) ..
     ',"member":' .. tostring(is_member(a.room, a.user or '')) ..
+    ',"playback":' .. (redis.call('HGET', key(a.room, 'media'), 'playback') or IDLE_PLAYBACK) ..
+    ',"playlist":' .. (redis.call('HGET', key(a.room, 'media'), 'playlist') or '{"length":0,"head":[]}') ..
+    ',"nowPlaying":' .. (redis.call('HGET', key(a.room, 'media'), 'nowPlaying') or 'null') ..
     ',"recentChat":[' .. table.concat(chat, ',') .. ']}'
 end
 
@@ -464,6 +497,55 @@ if cmd == 'members' then
   return ok({ items = items, more = more })
 end
 
+if cmd == 'media' then
+  -- A committed change of the room's playback, playlist or now-playing line (PostgreSQL is the
+  -- record): each part given is stored if it is newer than the stored one (a.revision, bumped
+  -- under PostgreSQL's row lock, orders changes whose live steps arrive out of order), and the
+  -- events of the parts stored are emitted, in the same step. A stale part emits nothing: the
+  -- room already shows something newer.
+  if not redis.call('HGET', key(a.room, 'meta'), 'status') then return fail('ROOM_NOT_LIVE') end
+  if not is_open(a.room) then return fail('ROOM_CLOSED') end
+  local mk = key(a.room, 'media')
+  local stored = {}
+  for _, part in ipairs({ 'playback', 'playlist', 'nowPlaying' }) do
+    local json = a.parts[part]
+    if json ~= nil then
+      local rev = tonumber(redis.call('HGET', mk, part .. 'Rev') or '-1')
+      if a.revision > rev then
+        redis.call('HSET', mk, part, json, part .. 'Rev', a.revision)
+        stored[part] = true
+      end
+    end
+  end
+  local seq = 0
+  for _, e in ipairs(a.events) do
+    if stored[e.part] then seq = emit_json(a.room, e.type, e.data) end
+  end
+  return ok({ seq = seq, stale = seq == 0 })
+end
+
+if cmd == 'nowPlaying' then
+  -- The DJ (whoever sits on the DJ seat now) sets the line as DJ; the owner and admins may set
+  -- it from anywhere. Decided here, against the live seat, so a DJ who just left can't.
+  if not is_open(a.room) then return fail('ROOM_CLOSED') end
+  local dj = redis.call('HGET', key(a.room, 'meta'), 'dj')
+  if not dj then return fail('NOT_A_MUSIC_ROOM') end
+  local seat = seat_get(a.room, tonumber(dj))
+  local asDj = seat ~= nil and seat.u == a.user
+  if not asDj and not a.moderator then return fail('DJ_SEAT_REQUIRED') end
+  local mk = key(a.room, 'media')
+  local rev = tonumber(redis.call('HGET', mk, 'nowPlayingRev') or '-1')
+  if a.revision <= rev then return ok({ asDj = asDj, stale = true }) end
+  local line = cjson.null
+  if a.line ~= cjson.null then
+    line = { title = a.line.title, artist = a.line.artist, byUserId = a.user, asDj = asDj, at = now }
+  end
+  local json = cjson.encode(line)
+  redis.call('HSET', mk, 'nowPlaying', json, 'nowPlayingRev', a.revision)
+  local seq = emit_json(a.room, 'music.now-playing', '{"nowPlaying":' .. json .. ',"reason":"set","userId":"' .. a.user .. '"}')
+  return ok({ asDj = asDj, seq = seq, line = line })
+end
+
 -- Everything below acts inside an open room, by a member.
 if not is_open(a.room) then return fail('ROOM_CLOSED') end
 if a.actor and not is_member(a.room, a.actor) then return fail('NOT_IN_ROOM') end
@@ -497,6 +579,7 @@ if cmd == 'moveSeat' then
   if target.u ~= '' then return fail('SEAT_TAKEN') end
   if target.l == 1 then return fail('SEAT_LOCKED') end
   local old = seat_get(a.room, from)
+  dj_left(a.room, from, a.actor)
   target.u = a.actor
   target.m = old.m
   target.s = old.s

@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { AppError, ErrorCode } from '../../domain/errors';
 import type { RoomRole, RoomStatus, RoomType, RoomView, SeatMode } from '../../domain/rooms/model';
+import type { PlaylistPolicy } from '../../domain/media/playback';
 import { hashRoomPassword, verifyRoomPassword } from '../../platform/crypto/room-passwords';
 import type { RoomClosedReason } from '../entities';
 import { PG_FOREIGN_KEY_VIOLATION, isPgError } from './pg-errors';
@@ -29,6 +30,7 @@ export interface RoomPatch {
   topic?: string | null;
   region?: string | null;
   seatMode?: SeatMode;
+  playlistPolicy?: PlaylistPolicy;
   /** A new password; null removes it; absent leaves it. */
   password?: string | null;
 }
@@ -51,6 +53,7 @@ interface RoomRow {
   seat_count: number;
   seat_mode: SeatMode;
   password_hash: string | null;
+  playlist_policy: PlaylistPolicy;
   status: RoomStatus;
   created_at: Date;
   /** created_at at full precision, for cursors. */
@@ -58,7 +61,7 @@ interface RoomRow {
 }
 
 const ROOM_COLUMNS = `r.id, r.owner_id, r.type, r.name, r.cover_url, r.topic, r.region, r.seat_count, r.seat_mode,
-  r.password_hash, r.status, r.created_at, ${cursorTimestamp('r.created_at')} AS created_key`;
+  r.password_hash, r.playlist_policy, r.status, r.created_at, ${cursorTimestamp('r.created_at')} AS created_key`;
 
 function toView(row: RoomRow): RoomView {
   return {
@@ -72,6 +75,7 @@ function toView(row: RoomRow): RoomView {
     seatCount: row.seat_count,
     seatMode: row.seat_mode,
     passwordProtected: row.password_hash !== null,
+    playlistPolicy: row.playlist_policy,
     status: row.status,
     createdAt: row.created_at.toISOString(),
   };
@@ -141,6 +145,7 @@ export class RoomDirectory {
     if (patch.topic !== undefined) set('topic', patch.topic);
     if (patch.region !== undefined) set('region', patch.region);
     if (patch.seatMode !== undefined) set('seat_mode', patch.seatMode);
+    if (patch.playlistPolicy !== undefined) set('playlist_policy', patch.playlistPolicy);
     if (patch.password !== undefined) set('password_hash', patch.password === null ? null : await hashRoomPassword(patch.password));
     const [row] = await modifyReturning<RoomRow>(
       tx ?? this.dataSource.manager,

@@ -1,3 +1,5 @@
+import type { PlaylistPolicy } from '../media/playback';
+
 /**
  * The room vocabulary shared by the API, the realtime edge and the live-state scripts.
  * Seat words follow the voice-room vendors (ZEGOCLOUD, Tencent TRTC) that users know.
@@ -47,6 +49,8 @@ export interface RoomView {
   seatCount: number;
   seatMode: SeatMode;
   passwordProtected: boolean;
+  /** Who controls the YouTube playlist and playback (domain/media/playback.ts). */
+  playlistPolicy: PlaylistPolicy;
   status: RoomStatus;
   createdAt: string;
 }

@@ -25,6 +25,8 @@ export const MODERATION_ACTIONS = [
   'revoke-admin',
   'update-room',
   'close-room',
+  // Audited only: taking someone else's item off a room's playlist (who may is domain/media/playback.ts's rule).
+  'playlist-remove',
 ] as const;
 export type ModerationAction = (typeof MODERATION_ACTIONS)[number];
 

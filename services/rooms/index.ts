@@ -5,6 +5,7 @@ import { RoomLiveState, type LiveStateSettings } from '../../db/live/room-live-s
 import { ChatArchive } from '../../db/repositories/room-messages';
 import { ModerationLog, Reports, RoomMutes } from '../../db/repositories/room-moderation';
 import { RoomDirectory } from '../../db/repositories/rooms';
+import { RoomPlaylists } from '../../db/repositories/room-playlists';
 import { Relations } from '../../db/repositories/relations';
 import { Counter, type Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../platform/logging';
@@ -13,6 +14,7 @@ import { WindowLimiter } from '../../platform/rate-limits/window-limiter';
 import { RoomConnections } from './connections';
 import { RoomLimits, roomLimitsFromConfig } from './limits';
 import { RoomService, type HalfApplied, type RoomPolicy } from './room-service';
+import { createPlaybackService, type PlaybackService } from '../playback';
 
 export { RoomConnections } from './connections';
 
@@ -84,6 +86,7 @@ export function createRoomService(deps: {
     reports: new Reports(deps.dataSource),
     relations: new Relations(deps.dataSource),
     live,
+    playlists: new RoomPlaylists(deps.dataSource),
     policy: roomPolicyFromConfig(deps.config),
     onHalfApplied: halfApplied.report,
     limits: new RoomLimits(new WindowLimiter(deps.redis), roomLimitsFromConfig(deps.config)),
@@ -98,11 +101,14 @@ export function createRoomService(deps: {
 export async function openRoomServices(deps: { config: Config; redis: Redis; poolSize: number; applicationName: string }): Promise<{
   rooms: RoomService;
   connections: RoomConnections;
+  /** Playlists (the edge runs their sweeper). */
+  playback: PlaybackService;
   /** The pool, for the process's other services (its access checks). */
   dataSource: DataSource;
   close(): Promise<void>;
 }> {
   const dataSource = await createDataSource({ url: deps.config.DATABASE_URL, poolSize: deps.poolSize, applicationName: deps.applicationName }).initialize();
-  const { rooms, connections } = createRoomService({ config: deps.config, dataSource, redis: deps.redis });
-  return { rooms, connections, dataSource, close: () => dataSource.destroy() };
+  const { rooms, connections, live } = createRoomService({ config: deps.config, dataSource, redis: deps.redis });
+  const playback = createPlaybackService({ config: deps.config, dataSource, live, rooms });
+  return { rooms, connections, playback, dataSource, close: () => dataSource.destroy() };
 }

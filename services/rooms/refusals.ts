@@ -21,6 +21,8 @@ const MESSAGES: Record<string, string> = {
   APPLICATION_NOT_FOUND: 'no pending seat application',
   CHAT_MUTED: 'chat is muted for you in this room',
   RATE_LIMITED: 'sending too fast',
+  NOT_A_MUSIC_ROOM: 'only music rooms have a now-playing line',
+  DJ_SEAT_REQUIRED: 'only whoever is on the DJ seat (or the owner or an admin) sets the now-playing line',
 };
 
 /** Turns a live-state refusal into the services' error (same stable code). */

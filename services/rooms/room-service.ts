@@ -7,6 +7,7 @@ import type { EntityManager } from 'typeorm';
 import type { ModerationEntry, ModerationLog, ReportReason, Reports, RoomMutes } from '../../db/repositories/room-moderation';
 import type { NewRoom as NewRoomRecord, RoomDirectory, RoomPatch } from '../../db/repositories/rooms';
 import type { Relations } from '../../db/repositories/relations';
+import type { RoomPlaylists } from '../../db/repositories/room-playlists';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { CHAT_MAX_CHARS, CHAT_RECALL_WINDOW_MS, type RoomRole, type RoomView } from '../../domain/rooms/model';
 import { authorizeRoomAction, type ModerationAction } from '../../domain/rooms/permissions';
@@ -41,6 +42,8 @@ export interface RoomServiceDeps {
   reports: Reports;
   relations: Relations;
   live: RoomLiveState;
+  /** Playlists and playback: a rebuilt live state starts from their record too (absent: rebuilt idle). */
+  playlists?: Pick<RoomPlaylists, 'liveParts'>;
   policy?: RoomPolicy;
   /** Abuse limits (password attempts, creation, reports); none when absent. */
   limits?: RoomLimits;
@@ -617,6 +620,11 @@ export class RoomService {
    * reads as not live, or closed) is rebuilt and the step tried once more; one Redis really
    * holds as closed (an empty room closing right now) stays closed, since a rebuild keeps it.
    */
+  /** A live step on one room for another service (playback): see inRoom. */
+  async inLiveRoom<T>(roomId: string, step: () => Promise<T>): Promise<T> {
+    return this.inRoom(roomId, step);
+  }
+
   private async inRoom<T>(roomId: string, step: () => Promise<T>): Promise<T> {
     try {
       return await step();
@@ -654,11 +662,13 @@ export class RoomService {
 
   /**
    * A room's live state is rebuilt from PostgreSQL if Redis lost it (new epoch: clients
-   * resnapshot), with its mutes: chat mutes until their recorded end, seat mutes, mute-all.
+   * resnapshot), with its mutes: chat mutes until their recorded end, seat mutes, mute-all;
+   * and its playback, playlist and now-playing line as last committed.
    */
   private async ensureLive(room: RoomView): Promise<void> {
     if ((await this.deps.live.init(room, randomUUID())) !== 'needs-records') return;
-    await this.deps.live.init(room, randomUUID(), await this.deps.mutes.inForce(room.id));
+    const [mutes, media] = await Promise.all([this.deps.mutes.inForce(room.id), this.deps.playlists?.liveParts(room.id)]);
+    await this.deps.live.init(room, randomUUID(), mutes, media);
   }
 
   private async liveSnapshot(room: RoomView): Promise<RoomSnapshot> {

@@ -37,6 +37,8 @@ export type FieldKind =
   | 'limit'
   | 'cursor'
   | 'period-id'
+  | 'video-url'
+  | 'int'
   | 'object';
 
 const ID = '3f1e2d4c-5b6a-4789-8abc-def012345678';
@@ -241,6 +243,21 @@ export function hostileValues(kind: FieldKind): [string, unknown][] {
         ['fullwidth digits', '\uff12\uff10\uff12\uff16-03'],
         ['over-long', '2026-03-05'.repeat(50)],
       ];
+    case 'video-url':
+      return [
+        ['another site', 'https://example.com/watch?v=abcdefghijk'],
+        ['a look-alike host', 'https://youtube.com.evil.test/watch?v=abcdefghijk'],
+        ['a short id', 'https://youtu.be/abc'],
+        ['no id', 'https://www.youtube.com/watch'],
+        ['javascript', 'javascript:alert(1)'],
+        ['credentials', 'https://user:pw@youtu.be/abcdefghijk'],
+        ['NUL', 'https://youtu.be/abcdefghijk\u0000'],
+        ['right-to-left override', 'https://youtu.be/\u202eabcdefghijk'],
+        ['over-long', `https://youtu.be/${OVERLONG}`],
+        ['a number', 5],
+      ];
+    case 'int':
+      return BAD_JSON_INTS;
     case 'object':
       return [['a string', 'x'], ['an array', [{}]], ['null', null], ['a number', 5]];
   }

@@ -149,7 +149,7 @@ function isErrorShape(body: unknown): boolean {
 
 // -- What must not change ------------------------------------------------------------------------
 
-const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -258,9 +258,22 @@ function specs(): Record<string, RouteSpec> {
         coverUrl: ['https://cdn.aura.test/c.png', 'url'],
         seatMode: ['apply', 'enum'],
         password: ['pass1234', 'password'],
+        playlistPolicy: ['everyone', 'enum'],
       },
     },
     'POST /v1/rooms/:id/close': { params: { id: room } },
+    'GET /v1/rooms/:id/playlist': { params: { id: room }, query: page },
+    'POST /v1/rooms/:id/playlist': { params: { id: room }, body: { url: ['https://www.youtube.com/watch?v=dQw4w9WgXcQ', 'video-url'] } },
+    'DELETE /v1/rooms/:id/playlist/:itemId': { params: { id: room, itemId: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/rooms/:id/playlist/:itemId/move': { params: { id: room, itemId: [randomUUID(), 'uuid-path'] }, body: { index: [1, 'int'] } },
+    'POST /v1/rooms/:id/playlist/:itemId/skip-votes': { params: { id: room, itemId: [randomUUID(), 'uuid-path'] } },
+    'GET /v1/rooms/:id/playback': { params: { id: room } },
+    'POST /v1/rooms/:id/playback/play': { params: { id: room }, body: { version: [0, 'int'] } },
+    'POST /v1/rooms/:id/playback/pause': { params: { id: room }, body: { version: [0, 'int'] } },
+    'POST /v1/rooms/:id/playback/seek': { params: { id: room }, body: { positionMs: [1000, 'int'], version: [0, 'int'] } },
+    'POST /v1/rooms/:id/playback/next': { params: { id: room }, body: { version: [0, 'int'] } },
+    'PUT /v1/rooms/:id/now-playing': { params: { id: room }, body: { title: ['A song', 'text-required'], artist: ['An artist', 'text-required'] } },
+    'DELETE /v1/rooms/:id/now-playing': { params: { id: room } },
     'GET /v1/rooms/:id/members': { params: { id: room }, query: page },
     'PUT /v1/rooms/:id/admins/:userId': { params: { id: room, userId: [w.target.userId, 'uuid-path'] } },
     'DELETE /v1/rooms/:id/admins/:userId': { params: { id: room, userId: [w.admin.userId, 'uuid-path'] } },
@@ -605,7 +618,7 @@ describe('methods', () => {
 describe('cursors that are ours in shape but not real', () => {
   it('answers 400 for impossible dates and malformed keys in every kind of cursor', async () => {
     const cursors = hostileValues('cursor').map(([, v]) => v as string);
-    const lists = ['/v1/rooms?sort=new', '/v1/rooms?sort=following', '/v1/rooms?sort=popular', `/v1/rooms/${w.room.id}/members?limit=5`, `/v1/rooms/${w.room.id}/bans?limit=5`, `/v1/rooms/${w.room.id}/moderation-log?limit=5`, `/v1/rooms/${w.room.id}/messages?limit=5`, '/v1/me/following?limit=5', '/v1/me/blocked?limit=5'];
+    const lists = ['/v1/rooms?sort=new', '/v1/rooms?sort=following', '/v1/rooms?sort=popular', `/v1/rooms/${w.room.id}/members?limit=5`, `/v1/rooms/${w.room.id}/bans?limit=5`, `/v1/rooms/${w.room.id}/moderation-log?limit=5`, `/v1/rooms/${w.room.id}/messages?limit=5`, `/v1/rooms/${w.room.id}/playlist?limit=5`, '/v1/me/following?limit=5', '/v1/me/blocked?limit=5'];
     const failures: string[] = [];
     for (const list of lists) {
       for (const cursor of cursors) {
@@ -624,8 +637,9 @@ describe('hostile socket commands', () => {
       await join(socket, w.room.id);
       const before = await everything();
       const room = w.room.id;
-      const valid: Record<string, Record<string, [unknown, FieldKind | 'ref' | 'epoch' | 'seq' | 'client-msg-id']>> = {
+      const valid: Record<string, Record<string, [unknown, FieldKind | 'ref' | 'epoch' | 'seq' | 'client-msg-id' | 't0']>> = {
         ping: { ref: ['p-1', 'ref'] },
+        time: { t0: [1234.5, 't0'], ref: ['t-1', 'ref'] },
         join: { room: [room, 'uuid'], password: ['pass1234', 'password'], ref: ['j-1', 'ref'] },
         resume: { room: [room, 'uuid'], lastSeq: [1, 'seq'], epoch: [randomUUID(), 'epoch'], password: ['pass1234', 'password'], ref: ['r-1', 'ref'] },
         leave: { room: [room, 'uuid'], ref: ['l-1', 'ref'] },
@@ -635,6 +649,7 @@ describe('hostile socket commands', () => {
         ref: [...BAD_TEXT, ['over-long', 'r'.repeat(65)], ['empty', ''], ['a number', 5]],
         epoch: [['NUL', 'e\u0000'], ['over-long', 'e'.repeat(65)], ['a space', 'a b'], ['right-to-left override', '\u202eabc'], ['a number', 5]],
         seq: [['negative', -1], ['fraction', 1.5], ['exponent overflow', new RawJson('1e400')], ['past 2^53', 2 ** 60], ['a string', '1']],
+        t0: [['negative', -1], ['exponent overflow', new RawJson('1e400')], ['past 2^53', 2 ** 60], ['a string', '1'], ['null', null], ['an array', [1]]],
         'client-msg-id': [['short', 'abc'], ['NUL', 'abcdefgh\u0000'], ['a space', 'abcd efgh'], ['right-to-left override', 'abcdefgh\u202e'], ['a number', 12345678]],
       };
       const frames: { name: string; text: string }[] = [];

@@ -128,6 +128,7 @@ describe('rooms', () => {
       seatCount: 12,
       seatMode: 'apply',
       passwordProtected: true,
+      playlistPolicy: 'moderators',
       status: 'open',
       createdAt: expect.any(String),
     });

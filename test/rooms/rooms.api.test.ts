@@ -134,6 +134,7 @@ describe('creating, reading, updating and closing a room', () => {
       seatCount: 8,
       seatMode: 'apply',
       passwordProtected: true,
+      playlistPolicy: 'moderators',
       status: 'open',
       createdAt: expect.any(String),
     });

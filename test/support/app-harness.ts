@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Worker } from '@temporalio/worker';
 import type { Config } from '../../config';
 import { createActivities } from '../../activities';
-import { createApiApp } from '../../api/app';
+import { createApiApp, type ApiDeps } from '../../api/app';
 import { RedisUserEventPublisher } from '../../platform/events/publisher';
 import { DevSmsInbox } from '../../platform/sms/dev-inbox';
 import type { SmsSender } from '../../platform/sms/sms-sender';
@@ -17,6 +17,7 @@ import { SocketTickets } from '../../platform/auth/socket-tickets';
 import { WindowLimiter } from '../../platform/rate-limits/window-limiter';
 import { createAccessChecks } from '../../services/bans';
 import { createRoomService } from '../../services/rooms';
+import { createPlaybackService } from '../../services/playback';
 import type { RoomService } from '../../services/rooms/room-service';
 import type { RealStack } from './real-stack';
 import { workflowBundle } from './time-skipping';
@@ -29,6 +30,8 @@ export async function startApi(
   stack: RealStack,
   overrides: Partial<Config> = {},
   logger: Logger = testLogger,
+  /** Providers the app takes as dependencies (a fake video catalog). */
+  providers: Pick<ApiDeps, 'videoCatalog'> = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
   const access = createAccessChecks({ config: stack.config, dataSource: stack.dataSource, redis: stack.redis, logger });
   await access.cache.start();
@@ -40,6 +43,7 @@ export async function startApi(
     tokens: stack.tokens,
     logger,
     access,
+    ...providers,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -95,6 +99,7 @@ export async function startEdge(
   config: Partial<Config> = {},
 ): Promise<{ url: string; edge: RealtimeEdge; rooms: RoomService; live: RoomLiveState; close(): Promise<void> }> {
   const { rooms, live, connections } = createRoomService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, redis: stack.redis });
+  const playback = createPlaybackService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, live, rooms });
   const access = createAccessChecks({ config: stack.config, dataSource: stack.dataSource, redis: stack.redis, logger: testLogger });
   await access.cache.start();
   const edge = createRealtimeEdge(
@@ -111,6 +116,7 @@ export async function startEdge(
       revokedSessions: access.revokedSessions,
       rooms,
       connections,
+      playback,
       tickets: new SocketTickets(stack.redis, stack.config.REALTIME_TICKET_TTL_SECONDS),
       limiter: new WindowLimiter(stack.redis),
       logger: testLogger,
