@@ -11,6 +11,7 @@ import { createAccessChecks } from '../services/bans';
 import { createGiftCatalog } from '../services/gifts';
 import { createMetrics } from '../platform/metrics';
 import { createRoomGiftAnnouncer } from '../services/gifts/announcer';
+import { videoCatalogFromConfig } from '../platform/media/from-config';
 import { createApiApp } from './app';
 
 async function main(): Promise<void> {
@@ -29,7 +30,9 @@ async function main(): Promise<void> {
   await gifts.start();
   // Combo updates wait up to 500 ms in this process: flushed at shutdown so a deploy loses no count.
   const giftAnnouncer = createRoomGiftAnnouncer({ config, redis, logger, metricsRegistry: metrics.registry });
-  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger, access, metrics, gifts, giftAnnouncer });
+  // Room playlists learn a video's title and duration here (YouTube, cached in Redis); unset key: none.
+  const videoCatalog = videoCatalogFromConfig(config, redis, { logger }) ?? undefined;
+  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger, access, metrics, gifts, giftAnnouncer, videoCatalog });
   const server: Server = app.listen(config.API_PORT, config.API_HOST, () => {
     logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}/v1` }, 'api listening');
   });
