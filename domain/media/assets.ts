@@ -1,4 +1,3 @@
-import { imageSize } from 'image-size';
 import type { AnimationFormat } from '../economy/gifts';
 
 /**
@@ -112,6 +111,16 @@ export function checkUploadRequest(
   return null;
 }
 
+/** An image's size as its header states it; `orientation` is the EXIF one (1-8), if any. */
+export interface ImageMeasure {
+  width: number;
+  height: number;
+  orientation?: number;
+}
+
+/** Reads an image's dimensions from its first bytes (platform/storage/image-probe.ts); null: unreadable. */
+export type MeasureImage = (header: Uint8Array) => ImageMeasure | null;
+
 export type UploadVerdict =
   | { ok: true; bytes: number; width: number | null; height: number | null }
   | { ok: false; reason: 'size-mismatch' | 'content-mismatch' | 'dimensions-out-of-range'; detail: string };
@@ -144,6 +153,7 @@ export function verifyUpload(
   declared: { contentType: string; bytes: number },
   stored: { bytes: number; contentType: string | null },
   header: Uint8Array,
+  measureImage: MeasureImage,
 ): UploadVerdict {
   const rules = KIND_RULES[kind];
   if (stored.bytes !== declared.bytes || stored.bytes > rules.maxBytes || stored.bytes === 0) {
@@ -158,13 +168,9 @@ export function verifyUpload(
   }
   if (!rules.image) return { ok: true, bytes: stored.bytes, width: null, height: null };
 
-  let size: { width?: number; height?: number; orientation?: number };
-  try {
-    size = imageSize(header);
-  } catch {
-    return { ok: false, reason: 'content-mismatch', detail: 'the image header cannot be read' };
-  }
-  let { width = 0, height = 0 } = size;
+  const size = measureImage(header);
+  if (!size) return { ok: false, reason: 'content-mismatch', detail: 'the image header cannot be read' };
+  let { width, height } = size;
   // EXIF orientations 5-8 turn the picture a quarter: the shown width is the stored height.
   if (size.orientation !== undefined && size.orientation >= 5) [width, height] = [height, width];
   const limits = rules.image;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { MediaUploads, type MediaUpload } from '../../db/repositories/media-uploads';
+import type { MediaUploads, MediaUpload } from '../../db/repositories/media-uploads';
+import { measureImage } from '../../platform/storage/image-probe';
 import { AppError, ErrorCode } from '../../domain/errors';
 import {
   HEADER_BYTES,
@@ -137,7 +138,7 @@ export class MediaUploadService {
       });
     }
     const header = stored.bytes > 0 ? await this.deps.store.readRange(upload.key, Math.min(HEADER_BYTES, stored.bytes)) : Buffer.alloc(0);
-    const verdict = header === null ? null : verifyUpload(upload.kind, { contentType: upload.contentType, bytes: upload.declaredBytes }, stored, header);
+    const verdict = header === null ? null : verifyUpload(upload.kind, { contentType: upload.contentType, bytes: upload.declaredBytes }, stored, header, measureImage);
     if (verdict === null) throw new AppError(ErrorCode.MediaNotUploaded, 'nothing was uploaded under this key yet: PUT the file to the upload URL first');
 
     const changed = verdict.ok

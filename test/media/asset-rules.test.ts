@@ -1,12 +1,15 @@
-import { jpegHeader, pngImage, svgaFile, webpHeader } from '../../test/support/images';
-import { KIND_RULES, MB, animationFormatsFor, checkUploadRequest, kindOfKey, mediaKey, publicMediaUrl, sniffContentType, verifyUpload } from './assets';
+import { KIND_RULES, MB, animationFormatsFor, checkUploadRequest, kindOfKey, mediaKey, publicMediaUrl, sniffContentType, verifyUpload } from '../../domain/media/assets';
+import { measureImage } from '../../platform/storage/image-probe';
+import { jpegHeader, pngImage, svgaFile, webpHeader } from '../support/images';
+
+/** The upload rules (domain/media/assets.ts), with the real image probe; no servers involved. */
 
 const OWNER = '3f1e2d4c-5b6a-4789-8abc-def012345678';
 const UPLOAD = '0b5e5c4a-1d2e-4f30-8a9b-0c1d2e3f4a5b';
 
 const stored = (file: Buffer, contentType: string) => ({ bytes: file.length, contentType });
 const verify = (kind: Parameters<typeof verifyUpload>[0], file: Buffer, contentType: string, declaredBytes = file.length) =>
-  verifyUpload(kind, { contentType, bytes: declaredBytes }, stored(file, contentType), file);
+  verifyUpload(kind, { contentType, bytes: declaredBytes }, stored(file, contentType), file, measureImage);
 
 describe('upload requests', () => {
   it('lets anyone start an avatar or cover of an image type within the size limit', () => {
@@ -72,7 +75,7 @@ describe('verifying an upload', () => {
     expect(verify('avatar', Buffer.from('<html>not an image</html>'), 'image/png')).toMatchObject({ ok: false, reason: 'content-mismatch' });
     expect(verify('avatar', jpegHeader(100, 100), 'image/png')).toMatchObject({ ok: false, reason: 'content-mismatch' });
     const png = pngImage(100, 100);
-    expect(verifyUpload('avatar', { contentType: 'image/png', bytes: png.length }, { bytes: png.length, contentType: 'text/html' }, png)).toMatchObject({
+    expect(verifyUpload('avatar', { contentType: 'image/png', bytes: png.length }, { bytes: png.length, contentType: 'text/html' }, png, measureImage)).toMatchObject({
       ok: false,
       reason: 'content-mismatch',
     });
