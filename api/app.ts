@@ -57,6 +57,14 @@ import { rateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { securityHeaders } from './http/security-headers';
 import { answerUnparseableRequests, refuseWhatWeDoNotSpeak, requireObjectBodies } from './http/request-shell';
+import { objectStoreFromConfig, type ObjectStore } from '../platform/storage/object-store';
+import { WindowLimiter } from '../platform/rate-limits/window-limiter';
+import { MediaUploads } from '../db/repositories/media-uploads';
+import { publicMediaUrl } from '../domain/media/assets';
+import { MediaAttachments } from '../services/media/attachments';
+import { MediaUploadService } from '../services/media/uploads';
+import { GiftAnimations } from '../services/media/gift-animations';
+import { mediaRoutes, staffMediaRoutes } from './media/routes';
 
 export interface ApiDeps {
   config: Config;
@@ -76,6 +84,8 @@ export interface ApiDeps {
   giftAnnouncer?: GiftAnnouncer;
   /** Where rooms' playlists learn what a video is (YouTube); absent: adding a video answers VIDEO_CATALOG_NOT_CONFIGURED. */
   videoCatalog?: VideoCatalog;
+  /** The media store (avatars, covers, gift animations); default: the one the S3_* settings name. */
+  objectStore?: ObjectStore;
 }
 
 /** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
@@ -110,6 +120,13 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const { sessions, signIn, social } = createAuthServices({ ...deps, metrics, bans, events: userEvents });
 
   const gifts = deps.gifts ?? createGiftCatalog({ ...deps, registry: metrics.registry });
+
+  // Media assets: files go straight to the object store by presigned URL; PostgreSQL keeps the record.
+  const objectStore = deps.objectStore ?? objectStoreFromConfig(config);
+  const mediaUrl = (key: string) => publicMediaUrl(config.MEDIA_CDN_BASE_URL, key);
+  const mediaUploads = new MediaUploads(deps.dataSource);
+  const mediaAttachments = new MediaAttachments({ uploads: mediaUploads, store: objectStore, logger });
+  const staffAccess = new StaffAccess(new StaffMembers(deps.dataSource));
 
   const publicRoutes = healthRoutes(deps);
   publicRoutes.get('/metrics', async (ctx) => {
@@ -167,16 +184,41 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   );
   userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource }).routes());
   userRoutes.use(sessionRoutes({ sessions }).routes());
-  userRoutes.use(meRoutes({ dataSource: deps.dataSource, dailyReward: flows, profileCacheMs: config.PROFILE_CACHE_MS }).routes());
+  userRoutes.use(
+    meRoutes({ dataSource: deps.dataSource, avatars: mediaAttachments, mediaUrl, dailyReward: flows, profileCacheMs: config.PROFILE_CACHE_MS }).routes(),
+  );
+  userRoutes.use(
+    mediaRoutes({
+      uploads: new MediaUploadService({
+        uploads: mediaUploads,
+        store: objectStore,
+        limiter: new WindowLimiter(deps.redis),
+        settings: {
+          urlTtlSeconds: config.MEDIA_UPLOAD_URL_TTL_SECONDS,
+          pendingGraceMs: config.MEDIA_PENDING_GRACE_SECONDS * 1000,
+          perUserPerHour: config.MEDIA_UPLOADS_PER_USER_PER_HOUR,
+        },
+        isStaff: (userId) =>
+          staffAccess.require(userId).then(
+            () => true,
+            (err: unknown) => {
+              if ((err as { code?: unknown }).code === 'STAFF_REQUIRED') return false;
+              throw err;
+            },
+          ),
+        logger,
+      }),
+    }).routes(),
+  );
   userRoutes.use(identityRoutes({ social }).routes());
-  const roomServices = createRoomService({ ...deps, metricsRegistry: metrics.registry });
+  const roomServices = createRoomService({ ...deps, metricsRegistry: metrics.registry, store: objectStore });
   userRoutes.use(roomRoutes({ rooms: roomServices.rooms }).routes());
   const playback = createPlaybackService({ config, dataSource: deps.dataSource, live: roomServices.live, rooms: roomServices.rooms, catalog: deps.videoCatalog, logger });
   userRoutes.use(playlistRoutes({ playback }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
   // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
   const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
-  userRoutes.use(rankingRoutes({ pages: new RankingPages({ rankings, users, rooms: new RoomDirectory(deps.dataSource) }) }).routes());
+  userRoutes.use(rankingRoutes({ pages: new RankingPages({ rankings, users, rooms: new RoomDirectory(deps.dataSource, { mediaUrl }) }) }).routes());
   userRoutes.use(giftRoutes({ catalog: gifts, regions: new ViewerRegions(deps.dataSource, gifts, logger) }).routes());
   const giftReceipts = new GiftReceipts(deps.dataSource);
   const giftAnnouncer = deps.giftAnnouncer ?? createGiftAnnouncer({ config, redis: deps.redis, live: roomServices.live, logger, metricsRegistry: metrics.registry });
@@ -205,7 +247,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(realtimeRoutes({ tickets: new SocketTickets(deps.redis, config.REALTIME_TICKET_TTL_SECONDS) }).routes());
   userRoutes.use(
     staffRoutes({
-      staff: new StaffAccess(new StaffMembers(deps.dataSource)),
+      staff: staffAccess,
       reviews: new GiftFraudReviews({
         dataSource: deps.dataSource,
         // A rejected flag reverses its held receipts (senders refunded) and the rankings subtract them;
@@ -217,6 +259,13 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
         settlement: { settleNow: (tx, ids) => giftReceipts.settleReceiptsNow(tx, ids) },
         metrics,
       }),
+    }).routes(),
+  );
+
+  userRoutes.use(
+    staffMediaRoutes({
+      staff: staffAccess,
+      animations: new GiftAnimations({ dataSource: deps.dataSource, uploads: mediaUploads, attachments: mediaAttachments, store: objectStore, catalog: gifts }),
     }).routes(),
   );
 

@@ -9,6 +9,8 @@ import { createRedis } from '../platform/redis';
 import { connectTemporalClient } from '../platform/temporal';
 import { createAccessChecks } from '../services/bans';
 import { createGiftCatalog } from '../services/gifts';
+import { createMediaSweep } from '../services/media';
+import { objectStoreFromConfig } from '../platform/storage/object-store';
 import { createMetrics } from '../platform/metrics';
 import { createRoomGiftAnnouncer } from '../services/gifts/announcer';
 import { videoCatalogFromConfig } from '../platform/media/from-config';
@@ -32,7 +34,11 @@ async function main(): Promise<void> {
   const giftAnnouncer = createRoomGiftAnnouncer({ config, redis, logger, metricsRegistry: metrics.registry });
   // Room playlists learn a video's title and duration here (YouTube, cached in Redis); unset key: none.
   const videoCatalog = videoCatalogFromConfig(config, redis, { logger }) ?? undefined;
-  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger, access, metrics, gifts, giftAnnouncer, videoCatalog });
+  const objectStore = objectStoreFromConfig(config);
+  const app = createApiApp({ config, dataSource, redis, temporal, tokens, logger, access, metrics, gifts, giftAnnouncer, videoCatalog, objectStore });
+  // Abandoned uploads and replaced files leave the store; every API process sweeps (claims don't collide).
+  const mediaSweep = createMediaSweep({ config, dataSource, store: objectStore, logger });
+  mediaSweep.start(config.MEDIA_SWEEP_SECONDS * 1000);
   const server: Server = app.listen(config.API_PORT, config.API_HOST, () => {
     logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}/v1` }, 'api listening');
   });
@@ -46,6 +52,7 @@ async function main(): Promise<void> {
     await temporal.connection.close();
     await access.cache.stop();
     await gifts.stop();
+    await mediaSweep.stop();
     redis.disconnect();
     await dataSource.destroy();
   });

@@ -209,6 +209,16 @@ const schema = z
     MEDIA_CDN_BASE_URL: z.string().url().default('http://127.0.0.1:8333/aura-media'),
     /** How long a presigned upload URL is valid. */
     MEDIA_UPLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
+    /** One call to the object store (head, ranged read, delete); a stalled store answers DEPENDENCY_UNAVAILABLE after the attempts. */
+    MEDIA_STORE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
+    /** Attempts per object-store call (transient failures only). */
+    MEDIA_STORE_ATTEMPTS: z.coerce.number().int().min(1).max(5).default(2),
+    /** Uploads (POST /v1/media/uploads) one user may start per hour. */
+    MEDIA_UPLOADS_PER_USER_PER_HOUR: z.coerce.number().int().min(1).default(30),
+    /** A started upload not completed this long after its URL expired is deleted (object and row) by the sweep. */
+    MEDIA_PENDING_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+    /** How often the API's media sweep runs (expired pendings, replaced files); 0: never (tests call it). */
+    MEDIA_SWEEP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
 
     /** Coins for days 1..7 of the daily-reward cycle, comma separated. */
     DAILY_REWARD_COINS: csv

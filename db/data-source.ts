@@ -13,7 +13,9 @@ import { GiftFraudReview1764500300000 } from './migrations/1764500300000-GiftFra
 import { SettlementFlows1764500400000 } from './migrations/1764500400000-SettlementFlows';
 import { RoomPlaylists1764600100000 } from './migrations/1764600100000-RoomPlaylists';
 
-export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000, Rooms1764300000000, AccountBansAndRoomMutes1764400000000, Economy1764500000000, GiftCatalogSeed1764500100000, StoreRecharges1764500200000, GiftFraudReview1764500300000, SettlementFlows1764500400000, RoomPlaylists1764600100000];
+import { MediaAssets1764600200000 } from './migrations/1764600200000-MediaAssets';
+
+export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000, Rooms1764300000000, AccountBansAndRoomMutes1764400000000, Economy1764500000000, GiftCatalogSeed1764500100000, StoreRecharges1764500200000, GiftFraudReview1764500300000, SettlementFlows1764500400000, RoomPlaylists1764600100000, MediaAssets1764600200000];
 
 /**
  * How long one statement may run. The server enforces statement_timeout; query_timeout is the

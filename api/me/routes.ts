@@ -6,7 +6,9 @@ import { MicroCache } from '../../platform/cache/micro-cache';
 import { User } from '../../db/entities';
 import { isValidTimeZone } from '../../domain/calendar';
 import { AppError, ErrorCode } from '../../domain/errors';
-import { calendarDate, httpsUrl, typedText } from '../../domain/input/fields';
+import { calendarDate, mediaKey, typedText } from '../../domain/input/fields';
+import type { MediaAttachments } from '../../services/media/attachments';
+import { refuseMediaUrlField } from '../media/routes';
 import type { ApiState } from '../http/context';
 import { parseInput } from '../http/validate';
 
@@ -14,7 +16,8 @@ const profilePatch = z
   .object({
     displayName: typedText({ min: 1, max: 64 }).optional(),
     timeZone: z.string().refine(isValidTimeZone, 'not an IANA time zone').optional(),
-    avatarUrl: httpsUrl.nullable().optional(),
+    /** A ready avatar upload of the caller's (POST /v1/media/uploads); null: no avatar. */
+    avatarKey: mediaKey.nullable().optional(),
     language: z.string().regex(/^[a-z]{2,3}(-[A-Z]{2})?$/, 'a language tag such as "en" or "hi-IN"').nullable().optional(),
     region: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code such as "IN"').nullable().optional(),
     birthday: calendarDate
@@ -31,9 +34,17 @@ export interface ProfileListener {
 }
 
 /** The signed-in user's own profile. */
-export function meRoutes(deps: { dataSource: DataSource; dailyReward?: ProfileListener; profileCacheMs?: number }): Router<ApiState> {
+export function meRoutes(deps: {
+  dataSource: DataSource;
+  /** Avatars from uploads: without it, avatarKey is refused. */
+  avatars?: MediaAttachments;
+  /** Builds the avatar's public URL from its key (MEDIA_CDN_BASE_URL). */
+  mediaUrl?: (key: string) => string;
+  dailyReward?: ProfileListener;
+  profileCacheMs?: number;
+}): Router<ApiState> {
   const router = new Router<ApiState>();
-  const directory = new UserDirectory(deps.dataSource);
+  const directory = new UserDirectory(deps.dataSource, deps.mediaUrl ? { mediaUrl: deps.mediaUrl } : {});
   const users = deps.dataSource.getRepository(User);
 
   // The app reads the profile on every screen; it changes rarely. Another API process may serve
@@ -60,9 +71,23 @@ export function meRoutes(deps: { dataSource: DataSource; dailyReward?: ProfileLi
   });
 
   router.patch('/me', async (ctx) => {
-    const patch = parseInput(profilePatch, ctx.request.body ?? {});
-    await users.update({ id: ctx.state.auth!.userId }, patch);
-    cache?.delete(ctx.state.auth!.userId);
+    refuseMediaUrlField(ctx.request.body, 'avatarUrl', 'avatarKey');
+    const { avatarKey, ...patch } = parseInput(profilePatch, ctx.request.body ?? {});
+    const userId = ctx.state.auth!.userId;
+    let replaced: string | null = null;
+    if (avatarKey === undefined) {
+      await users.update({ id: userId }, patch);
+    } else {
+      const avatars = deps.avatars;
+      if (!avatars) throw new AppError(ErrorCode.DependencyUnavailable, 'avatars cannot be changed on this server');
+      // The avatar's use of the upload and the profile commit together; the old file goes after.
+      replaced = await deps.dataSource.transaction(async (tx) => {
+        if (Object.keys(patch).length > 0) await tx.getRepository(User).update({ id: userId }, patch);
+        return (await avatars.setAvatar(tx, userId, avatarKey)).replaced;
+      });
+    }
+    cache?.delete(userId);
+    await deps.avatars?.discard(replaced);
     if (patch.timeZone !== undefined) await tellDailyReward(ctx.state.auth!.userId);
     ctx.body = await view(ctx.state.auth!.userId);
   });

@@ -4,7 +4,8 @@ import { REPORT_REASONS } from '../../db/repositories/room-moderation';
 import { MAX_SEATS, MIN_SEATS, ROOM_TYPES, SEAT_MODES } from '../../domain/rooms/model';
 import { PLAYLIST_POLICIES } from '../../domain/media/playback';
 import type { RoomService } from '../../services/rooms/room-service';
-import { digitsInt, entityId, httpsUrl, messageId, roomPassword, typedText } from '../../domain/input/fields';
+import { digitsInt, entityId, mediaKey, messageId, roomPassword, typedText } from '../../domain/input/fields';
+import { refuseMediaUrlField } from '../media/routes';
 import type { ApiState } from '../http/context';
 import { pageQuery } from '../http/paging';
 import { noBody, parseInput } from '../http/validate';
@@ -18,7 +19,6 @@ const seatIndex = z.number().int().min(0).max(MAX_SEATS - 1);
 
 const roomFields = {
   name: typedText({ min: 1, max: 64 }),
-  coverUrl: httpsUrl.nullable().optional(),
   topic: typedText({ max: 200 }).nullable().optional(),
   region: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code such as "IN"').nullable().optional(),
   seatMode: z.enum(SEAT_MODES),
@@ -35,7 +35,14 @@ const newRoom = z
   })
   .strict();
 const roomPatch = z
-  .object({ ...roomFields, name: roomFields.name.optional(), seatMode: roomFields.seatMode.optional(), playlistPolicy: playlistPolicy.optional() })
+  .object({
+    ...roomFields,
+    name: roomFields.name.optional(),
+    seatMode: roomFields.seatMode.optional(),
+    /** A ready room-cover upload of the acting owner's or admin's; null: no cover. */
+    coverKey: mediaKey.nullable().optional(),
+    playlistPolicy: playlistPolicy.optional(),
+  })
   .strict()
   .refine((p) => Object.keys(p).length > 0, 'nothing to change');
 const discoveryQuery = pageQuery.extend({
@@ -54,6 +61,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   const me = (ctx: { state: ApiState }) => ctx.state.auth!.userId;
 
   router.post('/', async (ctx) => {
+    refuseMediaUrlField(ctx.request.body, 'coverUrl', 'coverKey with PATCH /v1/rooms/:id once the room exists');
     const input = parseInput(newRoom, ctx.request.body ?? {});
     const room = await rooms.create(me(ctx), input);
     ctx.status = 201;
@@ -73,6 +81,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
 
   router.patch('/:id', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
+    refuseMediaUrlField(ctx.request.body, 'coverUrl', 'coverKey');
     ctx.body = await rooms.update(me(ctx), id, parseInput(roomPatch, ctx.request.body ?? {}));
   });
 

@@ -23,10 +23,9 @@ export interface NewRoom {
   password?: string | null;
 }
 
-/** Settings that may change after creation. The seat count may not. */
+/** Settings that may change after creation. The seat count may not; the cover is set from an upload (services/media/attachments.ts). */
 export interface RoomPatch {
   name?: string;
-  coverUrl?: string | null;
   topic?: string | null;
   region?: string | null;
   seatMode?: SeatMode;
@@ -48,6 +47,7 @@ interface RoomRow {
   type: RoomType;
   name: string;
   cover_url: string | null;
+  cover_key: string | null;
   topic: string | null;
   region: string | null;
   seat_count: number;
@@ -60,16 +60,20 @@ interface RoomRow {
   created_key: string;
 }
 
-const ROOM_COLUMNS = `r.id, r.owner_id, r.type, r.name, r.cover_url, r.topic, r.region, r.seat_count, r.seat_mode,
+const ROOM_COLUMNS = `r.id, r.owner_id, r.type, r.name, r.cover_url, r.cover_key, r.topic, r.region, r.seat_count, r.seat_mode,
   r.password_hash, r.playlist_policy, r.status, r.created_at, ${cursorTimestamp('r.created_at')} AS created_key`;
 
-function toView(row: RoomRow): RoomView {
+/** Builds an uploaded cover's public URL from its key (MEDIA_CDN_BASE_URL + '/' + key). */
+export type MediaUrlBuilder = (key: string) => string;
+
+/** The view's coverUrl: built from the uploaded cover's key when set, else the legacy URL column. */
+function toView(row: RoomRow, mediaUrl?: MediaUrlBuilder): RoomView {
   return {
     id: row.id,
     ownerId: row.owner_id,
     type: row.type,
     name: row.name,
-    coverUrl: row.cover_url,
+    coverUrl: row.cover_key !== null && mediaUrl ? mediaUrl(row.cover_key) : row.cover_url,
     topic: row.topic,
     region: row.region,
     seatCount: row.seat_count,
@@ -90,7 +94,15 @@ const isForeignKeyViolation = (err: unknown, constraintPart: string) => isPgErro
  * (open rooms only, newest first, keyset-paginated). Live state (seats, who is in) is in Redis.
  */
 export class RoomDirectory {
-  constructor(private readonly dataSource: DataSource) {}
+  private readonly view: (row: RoomRow) => RoomView;
+
+  /** `mediaUrl`: how cover keys become URLs; without it a view shows only the legacy cover_url. */
+  constructor(
+    private readonly dataSource: DataSource,
+    options: { mediaUrl?: MediaUrlBuilder } = {},
+  ) {
+    this.view = (row) => toView(row, options.mediaUrl);
+  }
 
   async create(input: NewRoom): Promise<RoomView> {
     const passwordHash = input.password ? await hashRoomPassword(input.password) : null;
@@ -110,7 +122,7 @@ export class RoomDirectory {
           passwordHash,
         ],
       );
-      return toView(row!);
+      return this.view(row!);
     } catch (err) {
       if (isForeignKeyViolation(err, 'owner_id')) throw new AppError(ErrorCode.UserNotFound, 'the owner does not exist');
       throw err;
@@ -121,7 +133,7 @@ export class RoomDirectory {
   async findById(id: string): Promise<(RoomView & { passwordHash: string | null }) | null> {
     if (!isUuid(id)) return null;
     const [row]: RoomRow[] = await this.dataSource.query(`SELECT ${ROOM_COLUMNS} FROM rooms r WHERE r.id = $1`, [id]);
-    return row ? { ...toView(row), passwordHash: row.password_hash } : null;
+    return row ? { ...this.view(row), passwordHash: row.password_hash } : null;
   }
 
   /** True when the room has no password or the password matches. */
@@ -141,7 +153,6 @@ export class RoomDirectory {
       sets.push(`${column} = $${params.length}`);
     };
     if (patch.name !== undefined) set('name', patch.name.trim());
-    if (patch.coverUrl !== undefined) set('cover_url', patch.coverUrl);
     if (patch.topic !== undefined) set('topic', patch.topic);
     if (patch.region !== undefined) set('region', patch.region);
     if (patch.seatMode !== undefined) set('seat_mode', patch.seatMode);
@@ -152,7 +163,7 @@ export class RoomDirectory {
       `UPDATE rooms r SET ${sets.join(', ')} WHERE r.id = $1 AND r.status = 'open' RETURNING ${ROOM_COLUMNS}`,
       params,
     );
-    return row ? toView(row) : null;
+    return row ? this.view(row) : null;
   }
 
   /** Closes an open room. False if it was already closed (or never existed): closing is idempotent. */
@@ -322,7 +333,7 @@ export class RoomDirectory {
         LIMIT $4`,
       [page.region ?? null, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
     );
-    return toPage(rows, limit, roomKey, toView);
+    return toPage(rows, limit, roomKey, this.view);
   }
 
   /** Open rooms owned by people the user follows, newest first. */
@@ -339,7 +350,7 @@ export class RoomDirectory {
         LIMIT $4`,
       [userId, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
     );
-    return toPage(rows, limit, roomKey, toView);
+    return toPage(rows, limit, roomKey, this.view);
   }
 
   /** Open rooms by id, in the order given; closed, missing and malformed ids are skipped. */
@@ -357,7 +368,7 @@ export class RoomDirectory {
       const row = byId.get(id.toLowerCase());
       if (!row || seen.has(row.id)) continue;
       seen.add(row.id);
-      views.push(toView(row));
+      views.push(this.view(row));
     }
     return views;
   }

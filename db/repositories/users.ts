@@ -35,17 +35,29 @@ export interface UserProfile {
   signInMethods: { provider: string; display: string | null; linkedAt: string }[];
 }
 
+export interface UserDirectoryOptions {
+  /**
+   * Builds an uploaded avatar's public URL from its key (MEDIA_CDN_BASE_URL + '/' + key). The
+   * profile's avatarUrl is that URL when an uploaded avatar is set, else the URL a social
+   * sign-in brought (users.avatar_url); without this, only the latter.
+   */
+  mediaUrl?: (key: string) => string;
+}
+
 export class UserDirectory {
   private readonly ledger: Ledger;
 
-  constructor(private readonly dataSource: DataSource) {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly options: UserDirectoryOptions = {},
+  ) {
     this.ledger = new Ledger(dataSource);
   }
 
   /** The profile screen in one round trip: the user and their linked sign-in methods. */
   async profile(id: string): Promise<UserProfile | null> {
-    const rows: UserProfile[] = await this.dataSource.query(
-      `SELECT u.id, u.display_name AS "displayName", u.time_zone AS "timeZone", u.avatar_url AS "avatarUrl",
+    const rows: (UserProfile & { avatarKey: string | null })[] = await this.dataSource.query(
+      `SELECT u.id, u.display_name AS "displayName", u.time_zone AS "timeZone", u.avatar_url AS "avatarUrl", u.avatar_key AS "avatarKey",
               u.language, u.region, to_char(u.birthday, 'YYYY-MM-DD') AS birthday,
               to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "createdAt",
               COALESCE((SELECT json_agg(json_build_object(
@@ -56,7 +68,11 @@ export class UserDirectory {
          FROM users u WHERE u.id = $1`,
       [id],
     );
-    return rows[0] ?? null;
+    const row = rows[0];
+    if (!row) return null;
+    const { avatarKey, ...profile } = row;
+    const { mediaUrl } = this.options;
+    return { ...profile, avatarUrl: avatarKey !== null && mediaUrl ? mediaUrl(avatarKey) : profile.avatarUrl };
   }
 
   /** Display names of many users in one query (a ranking page); ids with no user are left out. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MEDIA_KEY_PATTERN } from '../media/assets';
 import { canonicalText, textLength, textProblemMessage } from './text';
 
 /**
@@ -96,3 +97,12 @@ export function digitsInt(min: number, max: number) {
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 }
+
+/**
+ * The key of an uploaded media file, exactly as POST /v1/media/uploads handed it out
+ * (`<kind>/<owner id>/<upload id>.<ext>`): never a URL, never a path the client chose.
+ */
+export const mediaKey = z
+  .string()
+  .max(200)
+  .regex(MEDIA_KEY_PATTERN, 'an uploaded media key such as "avatar/<uuid>/<uuid>.png" (upload the file first; URLs are not accepted)');

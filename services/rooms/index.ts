@@ -15,6 +15,10 @@ import { RoomConnections } from './connections';
 import { RoomLimits, roomLimitsFromConfig } from './limits';
 import { RoomService, type HalfApplied, type RoomPolicy } from './room-service';
 import { createPlaybackService, type PlaybackService } from '../playback';
+import { MediaUploads } from '../../db/repositories/media-uploads';
+import { publicMediaUrl } from '../../domain/media/assets';
+import { objectStoreFromConfig, type ObjectStore } from '../../platform/storage/object-store';
+import { MediaAttachments } from '../media/attachments';
 
 export { RoomConnections } from './connections';
 
@@ -71,15 +75,20 @@ export function createRoomService(deps: {
   logger?: Logger;
   /** Where the half-applied counter is scraped (the process's /metrics). */
   metricsRegistry?: Registry;
+  /** The media store covers are kept in; default: the one the configuration names. */
+  store?: ObjectStore;
 }): {
   rooms: RoomService;
   live: RoomLiveState;
   connections: RoomConnections;
 } {
   const live = new RoomLiveState(deps.redis, liveStateSettingsFromConfig(deps.config));
-  const halfApplied = halfAppliedReporter(deps.logger ?? createLogger({ name: 'rooms', level: deps.config.LOG_LEVEL }), deps.metricsRegistry);
+  const logger = deps.logger ?? createLogger({ name: 'rooms', level: deps.config.LOG_LEVEL });
+  const halfApplied = halfAppliedReporter(logger, deps.metricsRegistry);
+  const cdnBase = deps.config.MEDIA_CDN_BASE_URL;
   const rooms = new RoomService({
-    rooms: new RoomDirectory(deps.dataSource),
+    rooms: new RoomDirectory(deps.dataSource, { mediaUrl: (key) => publicMediaUrl(cdnBase, key) }),
+    covers: new MediaAttachments({ uploads: new MediaUploads(deps.dataSource), store: deps.store ?? objectStoreFromConfig(deps.config), logger }),
     chat: new ChatArchive(deps.dataSource),
     moderationLog: new ModerationLog(deps.dataSource),
     mutes: new RoomMutes(deps.dataSource),

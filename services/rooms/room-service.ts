@@ -47,6 +47,8 @@ export interface RoomServiceDeps {
   policy?: RoomPolicy;
   /** Abuse limits (password attempts, creation, reports); none when absent. */
   limits?: RoomLimits;
+  /** Covers from uploads; without it a coverKey is refused. */
+  covers?: RoomCovers;
   clock?: () => number;
   /** Told when a change committed in PostgreSQL but its live step failed (or the reverse). */
   onHalfApplied?: (failure: HalfApplied) => void;
@@ -76,8 +78,16 @@ const POPULAR_CURSOR = /^(0|[1-9]\d{0,8})_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[
 const MEMBERS_CURSOR = /^(0|[1-9]\d{0,14})_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 /** A room as its owner describes it (the owner is the caller). */
-export type NewRoom = Omit<NewRoomRecord, 'ownerId'>;
-export type { RoomPatch };
+export type NewRoom = Omit<NewRoomRecord, 'ownerId' | 'coverUrl'>;
+
+/** The settings a moderator changes: the record's, and the cover as an uploaded file's key (null: none). */
+export type RoomSettingsPatch = RoomPatch & { coverKey?: string | null };
+
+/** Sets a room's cover from an upload inside the settings' transaction, and deletes the replaced file after (services/media/attachments.ts). */
+export interface RoomCovers {
+  setRoomCover(tx: EntityManager, actorId: string, roomId: string, key: string | null): Promise<{ replaced: string | null }>;
+  discard(key: string | null): Promise<void>;
+}
 
 /**
  * Room use cases, shared by the REST API and the realtime edge: who may do what (domain
@@ -116,14 +126,20 @@ export class RoomService {
   }
 
   /** The settings and their audit row commit together; then the room sees them live. */
-  async update(actorId: string, roomId: string, patch: RoomPatch): Promise<RoomView> {
+  async update(actorId: string, roomId: string, patch: RoomSettingsPatch): Promise<RoomView> {
     await this.authorize(actorId, roomId, 'update-room');
+    const { coverKey, ...settings } = patch;
+    const covers = this.deps.covers;
+    if (coverKey !== undefined && !covers) throw new AppError(ErrorCode.DependencyUnavailable, 'room covers cannot be changed on this server');
     const entry = this.entry(roomId, actorId, 'update-room', null, { fields: Object.keys(patch).filter((k) => k !== 'password') });
+    let replacedCover: string | null = null;
     const room = await this.deps.moderationLog.audited(async (tx) => {
-      const updated = await this.deps.rooms.update(roomId, patch, tx);
+      if (coverKey !== undefined) replacedCover = (await covers!.setRoomCover(tx, actorId, roomId, coverKey)).replaced;
+      const updated = await this.deps.rooms.update(roomId, settings, tx);
       if (!updated) throw await this.goneError(roomId); // closed (or gone) since authorize
       return updated;
     }, entry);
+    await covers?.discard(replacedCover);
     await this.afterCommit(entry, async () => {
       await this.ensureLive(room);
       await this.deps.live.updateRoom(room, actorId);

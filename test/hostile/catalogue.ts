@@ -39,6 +39,10 @@ export type FieldKind =
   | 'period-id'
   | 'video-url'
   | 'int'
+  | 'media-key'
+  | 'content-type'
+  | 'byte-count'
+  | 'gift-id-path'
   | 'object';
 
 const ID = '3f1e2d4c-5b6a-4789-8abc-def012345678';
@@ -191,6 +195,40 @@ export function hostileValues(kind: FieldKind): [string, unknown][] {
       return [['five digits', '12345'], ['letters', 'abcdef'], ['NUL', '12345\u0000'], ['fullwidth', '\uff11'.repeat(6)], ['a number', 123456]];
     case 'token':
       return [...BAD_TEXT, ['over-long', OVERLONG], ...WRONG_TYPES];
+    case 'media-key': {
+      const key = `avatar/${ID}/${ID.replace(/8$/, '9')}.png`;
+      return [
+        ['an https URL', `https://cdn.aura.test/${key}`],
+        ['an http URL', `http://cdn.aura.test/${key}`],
+        ['a path that climbs out', `avatar/../../${ID}/x.png`],
+        ['a leading slash', `/${key}`],
+        ['an upper-case kind', key.replace('avatar', 'AVATAR')],
+        ['an unknown kind', key.replace('avatar', 'banner')],
+        ['an unknown extension', key.replace('.png', '.exe')],
+        ['a query string', `${key}?x=1`],
+        ['NUL', `${key}\u0000`],
+        ['right-to-left override', `avatar/${ID}/\u202e${ID}.png`],
+        ['no upload has it', key],
+        ['over-long', `avatar/${OVERLONG}`],
+        ...WRONG_TYPES,
+      ];
+    }
+    case 'content-type':
+      return [
+        ['upper case', 'IMAGE/PNG'],
+        ['with a parameter', 'image/png; charset=binary'],
+        ['NUL', 'image/png\u0000'],
+        ['no slash', 'png'],
+        ['empty', ''],
+        ['a type no kind takes', 'image/gif'],
+        ['html', 'text/html'],
+        ['over-long', `image/${OVERLONG}`],
+        ...WRONG_TYPES,
+      ];
+    case 'byte-count':
+      return [...BAD_JSON_INTS, ['zero', 0], ['past the kind\'s limit', 6 * 1024 * 1024], ['past 2^31', 2 ** 31]];
+    case 'gift-id-path':
+      return [['upper case', 'ROSE'], ['NUL', 'rose%00'], ['a path that climbs out', '..%2F..%2Fetc'], ['unknown', 'no-such-gift'], ['over-long', 'g'.repeat(2000)]];
     case 'provider-path':
       return [['upper case', 'GOOGLE'], ['NUL', 'google%00'], ['unknown', 'myspace'], ['over-long', 'g'.repeat(2000)]];
     case 'limit':

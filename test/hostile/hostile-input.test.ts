@@ -149,7 +149,7 @@ function isErrorShape(body: unknown): boolean {
 
 // -- What must not change ------------------------------------------------------------------------
 
-const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -227,7 +227,7 @@ function specs(): Record<string, RouteSpec> {
       body: {
         displayName: ['New name', 'text-required'],
         timeZone: ['Asia/Kolkata', 'time-zone'],
-        avatarUrl: ['https://cdn.aura.test/a.png', 'url'],
+        avatarKey: [`avatar/${w.owner.userId}/${randomUUID()}.png`, 'media-key'],
         language: ['hi-IN', 'language'],
         region: ['IN', 'region'],
         birthday: ['1990-01-31', 'date'],
@@ -243,7 +243,6 @@ function specs(): Record<string, RouteSpec> {
         seatMode: ['free', 'enum'],
         topic: ['a topic', 'text'],
         region: ['IN', 'region'],
-        coverUrl: ['https://cdn.aura.test/c.png', 'url'],
         password: ['pass1234', 'password'],
       },
     },
@@ -255,7 +254,7 @@ function specs(): Record<string, RouteSpec> {
         name: ['Renamed', 'text-required'],
         topic: ['t', 'text'],
         region: ['IN', 'region'],
-        coverUrl: ['https://cdn.aura.test/c.png', 'url'],
+        coverKey: [`room-cover/${w.owner.userId}/${randomUUID()}.png`, 'media-key'],
         seatMode: ['apply', 'enum'],
         password: ['pass1234', 'password'],
         playlistPolicy: ['everyone', 'enum'],
@@ -339,6 +338,13 @@ function specs(): Record<string, RouteSpec> {
     'POST /v1/staff/gift-flags/:id/review': {
       params: { id: [randomUUID(), 'uuid-path'] },
       body: { decision: ['release', 'enum'], note: ['looks fine\nchecked the rooms', 'multiline-text'] },
+    },
+    'POST /v1/media/uploads': { body: { kind: ['avatar', 'enum'], contentType: ['image/png', 'content-type'], bytes: [1000, 'byte-count'] } },
+    'GET /v1/media/uploads/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/media/uploads/:id/complete': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'PUT /v1/staff/gifts/:giftId/animation': {
+      params: { giftId: ['rose', 'gift-id-path'] },
+      body: { key: [`gift-animation/${w.owner.userId}/${randomUUID()}.svga`, 'media-key'], format: ['svga', 'enum'] },
     },
     'GET /v1/wallet/packages': { query: { region: ['IN', 'region'] } },
     'POST /v1/wallet/recharges/google-play': { body: { productId: ['coins_500', 'enum'], purchaseToken: ['hostile-purchase-token-0001.AO-J1Oz', 'token'] } },

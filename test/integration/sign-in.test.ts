@@ -337,7 +337,6 @@ describe('profile', () => {
     const profile = {
       displayName: 'Mira',
       timeZone: 'Asia/Kolkata',
-      avatarUrl: 'https://cdn.aura.test/a/mira.png',
       language: 'hi-IN',
       region: 'IN',
       birthday: '1998-04-12',
@@ -348,7 +347,9 @@ describe('profile', () => {
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject(profile);
     expect((await patch({ timeZone: 'Mars/Olympus' })).status).toBe(400);
-    expect((await patch({ avatarUrl: 'http://plain.example/a.png' })).status).toBe(400);
+    // An avatar is an uploaded file's key (test/media/assets.test.ts), never a URL.
+    expect((await patch({ avatarUrl: 'https://cdn.aura.test/a/mira.png' })).status).toBe(400);
+    expect((await patch({ avatarKey: 'https://cdn.aura.test/a/mira.png' })).status).toBe(400);
     expect((await patch({ birthday: new Date().toISOString().slice(0, 10) })).status).toBe(400);
     expect((await patch({ region: 'india' })).status).toBe(400);
     expect((await patch({ coins: 5 })).status).toBe(400);

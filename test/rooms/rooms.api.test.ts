@@ -116,7 +116,6 @@ describe('creating, reading, updating and closing a room', () => {
       name: '  Evening chat  ',
       seatCount: 8,
       seatMode: 'apply',
-      coverUrl: 'https://cdn.aura.test/covers/1.png',
       topic: 'Old songs',
       region: 'IN',
       password: 'open-sesame',
@@ -128,7 +127,7 @@ describe('creating, reading, updating and closing a room', () => {
       ownerId: owner.userId,
       type: 'music',
       name: 'Evening chat',
-      coverUrl: 'https://cdn.aura.test/covers/1.png',
+      coverUrl: null,
       topic: 'Old songs',
       region: 'IN',
       seatCount: 8,
@@ -156,8 +155,7 @@ describe('creating, reading, updating and closing a room', () => {
     ['21 seats', { seatCount: 21 }],
     ['a fractional seat count', { seatCount: 2.5 }],
     ['an unknown type', { type: 'podcast' }],
-    ['a plain-http cover', { coverUrl: 'http://cdn.aura.test/covers/1.png' }],
-    ['a cover that is not a URL', { coverUrl: 'cover.png' }],
+    ['a cover key (covers are set by PATCH once the room exists)', { coverKey: 'room-cover/3f1e2d4c-5b6a-4789-8abc-def012345678/3f1e2d4c-5b6a-4789-8abc-def012345679.png' }],
     ['an unknown field', { private: true }],
     ['an empty name', { name: '   ' }],
     ['a region that is not an ISO code', { region: 'India' }],
@@ -167,6 +165,17 @@ describe('creating, reading, updating and closing a room', () => {
     const creator = await createUser(stack, 'Creator');
     const reply = await as(creator).post('/rooms', { ...validRoom, ...change });
     expect(refusal(reply)).toEqual({ status: 400, code: 'VALIDATION_FAILED' });
+    const rows = (await stack.dataSource.query(`SELECT count(*)::int AS count FROM rooms WHERE owner_id = $1`, [creator.userId])) as { count: number }[];
+    expect(rows).toEqual([{ count: 0 }]);
+  });
+
+  it.each([
+    ['an https URL', 'https://cdn.aura.test/covers/1.png'],
+    ['a plain-http URL', 'http://cdn.aura.test/covers/1.png'],
+    ['not a URL', 'cover.png'],
+  ])('refuses a room with a cover URL (%s): 400 MEDIA_URL_NOT_ACCEPTED, nothing created', async (_, coverUrl) => {
+    const creator = await createUser(stack, 'Creator');
+    expect(refusal(await as(creator).post('/rooms', { ...validRoom, coverUrl }))).toEqual({ status: 400, code: 'MEDIA_URL_NOT_ACCEPTED' });
     const rows = (await stack.dataSource.query(`SELECT count(*)::int AS count FROM rooms WHERE owner_id = $1`, [creator.userId])) as { count: number }[];
     expect(rows).toEqual([{ count: 0 }]);
   });
@@ -192,9 +201,11 @@ describe('creating, reading, updating and closing a room', () => {
     expect(refusal(await as(member).post(`/rooms/${room.id}/seats/take`, { seat: 2 }))).toEqual({ status: 409, code: 'SEAT_APPLY_REQUIRED' });
 
     // The seat count is fixed, an empty patch says nothing, and unknown fields are refused.
-    for (const body of [{ seatCount: 12 }, {}, { colour: 'red' }, { coverUrl: 'http://x.test/a.png' }]) {
+    for (const body of [{ seatCount: 12 }, {}, { colour: 'red' }, { coverKey: 'https://x.test/a.png' }]) {
       expect(refusal(await as(owner).patch(`/rooms/${room.id}`, body))).toEqual({ status: 400, code: 'VALIDATION_FAILED' });
     }
+    // A cover is an uploaded file's key, never a URL.
+    expect(refusal(await as(owner).patch(`/rooms/${room.id}`, { coverUrl: 'https://x.test/a.png' }))).toEqual({ status: 400, code: 'MEDIA_URL_NOT_ACCEPTED' });
     expect((await as(owner).get(`/rooms/${room.id}`)).body).toMatchObject({ name: 'Renamed', seatCount: 9, coverUrl: null });
   });
 
