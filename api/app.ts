@@ -54,6 +54,9 @@ import { rateLimit } from './http/rate-limit';
 import { requestId } from './http/request-id';
 import { securityHeaders } from './http/security-headers';
 import { answerUnparseableRequests, refuseWhatWeDoNotSpeak, requireObjectBodies } from './http/request-shell';
+import { mediaServerFromConfig, type MediaServer } from '../platform/media/livekit';
+import { createMediaPresence, mediaAccessFromConfig } from '../services/media';
+import { mediaTokenRoutes, mediaWebhookRoutes } from './media/routes';
 
 export interface ApiDeps {
   config: Config;
@@ -71,6 +74,8 @@ export interface ApiDeps {
   receiptReversal?: ReceiptReversal;
   /** Announces committed gifts to rooms and receivers; api/main.ts flushes its pending combo updates at shutdown. */
   giftAnnouncer?: GiftAnnouncer;
+  /** The media server (LiveKit); undefined: from config; null: none (rooms work silent). */
+  media?: MediaServer | null;
 }
 
 /** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
@@ -166,6 +171,9 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(identityRoutes({ social }).routes());
   const roomServices = createRoomService({ ...deps, metricsRegistry: metrics.registry });
   userRoutes.use(roomRoutes({ rooms: roomServices.rooms }).routes());
+  const media = deps.media === undefined ? mediaServerFromConfig(config) : deps.media;
+  const mediaAccess = mediaAccessFromConfig(config, media);
+  if (mediaAccess) userRoutes.use(mediaTokenRoutes({ access: mediaAccess, rooms: roomServices.rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
   // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
   const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
@@ -224,6 +232,12 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   app.use(liveness()); // first: it must answer while Redis or PostgreSQL does not
   app.use(requestId(logger));
   app.use(errorResponses(logger));
+  if (mediaAccess) {
+    // Ahead of the JSON-only shell, the per-IP limit (every webhook comes from the SFU's address)
+    // and the body parser: the signature covers the raw body. Unsigned requests cost one HMAC check.
+    const presence = createMediaPresence({ access: mediaAccess, live: roomServices.live, logger, registry: metrics.registry });
+    app.use(mediaWebhookRoutes({ media: mediaAccess.media, presence }).routes());
+  }
   app.use(refuseWhatWeDoNotSpeak());
   app.use(
     rateLimit({

@@ -96,6 +96,7 @@ export const ErrorCode = {
   StoreUnavailable: 'STORE_UNAVAILABLE',
   StaffRequired: 'STAFF_REQUIRED',
   GiftFlagAlreadyReviewed: 'GIFT_FLAG_ALREADY_REVIEWED',
+  WebhookSignatureInvalid: 'WEBHOOK_SIGNATURE_INVALID',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -18,6 +18,7 @@ import { WindowLimiter } from '../../platform/rate-limits/window-limiter';
 import { createAccessChecks } from '../../services/bans';
 import { createRoomService } from '../../services/rooms';
 import type { RoomService } from '../../services/rooms/room-service';
+import type { MediaAccess } from '../../services/media';
 import type { RealStack } from './real-stack';
 import { workflowBundle } from './time-skipping';
 import { NativeConnection } from '@temporalio/worker';
@@ -93,6 +94,8 @@ export async function startEdge(
   stack: RealStack,
   settings: Partial<EdgeSettings> = {},
   config: Partial<Config> = {},
+  /** Media join tokens in snapshot frames (off unless given, as for an edge with no LIVEKIT_URL). */
+  options: { media?: MediaAccess | null } = {},
 ): Promise<{ url: string; edge: RealtimeEdge; rooms: RoomService; live: RoomLiveState; close(): Promise<void> }> {
   const { rooms, live, connections } = createRoomService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, redis: stack.redis });
   const access = createAccessChecks({ config: stack.config, dataSource: stack.dataSource, redis: stack.redis, logger: testLogger });
@@ -113,6 +116,7 @@ export async function startEdge(
       connections,
       tickets: new SocketTickets(stack.redis, stack.config.REALTIME_TICKET_TTL_SECONDS),
       limiter: new WindowLimiter(stack.redis),
+      media: options.media ?? null,
       logger: testLogger,
     },
   );

@@ -1,0 +1,39 @@
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { Config } from '../../config';
+import type { RoomLiveState } from '../../db/live/room-live-state';
+import { mediaServerFromConfig, type MediaServer } from '../../platform/media/livekit';
+import type { Logger } from '../../platform/logging';
+import { MediaAccess } from './media-access';
+import { MediaPresence } from './media-presence';
+import { SeatBinder, createSeatBinderMetrics, type SeatBinderMetrics } from './seat-binder';
+
+export { MediaAccess, type MediaJoin } from './media-access';
+export { MediaPresence } from './media-presence';
+export { SeatBinder, createSeatBinderMetrics } from './seat-binder';
+
+/** Media access over the configured media server, or null (LIVEKIT_URL unset: rooms work silent, joins carry no media). */
+export function mediaAccessFromConfig(config: Config, media: MediaServer | null = mediaServerFromConfig(config)): MediaAccess | null {
+  if (!media) return null;
+  return new MediaAccess(media, { tokenTtlSeconds: config.LIVEKIT_TOKEN_TTL_SECONDS, videoPublishersMax: config.MEDIA_VIDEO_PUBLISHERS_MAX });
+}
+
+/** The API's side: presence from the media server's webhooks (and their permission grants). */
+export function createMediaPresence(deps: { access: MediaAccess; live: RoomLiveState; logger: Logger; metrics?: SeatBinderMetrics; registry?: Registry }): MediaPresence {
+  return new MediaPresence({ ...deps, metrics: deps.metrics ?? createSeatBinderMetrics(deps.registry) });
+}
+
+/** The worker's side: the seat binder over a dedicated subscriber connection (see SeatBinder). */
+export function createSeatBinder(deps: {
+  config: Config;
+  access: MediaAccess;
+  live: RoomLiveState;
+  subscriber: Redis;
+  logger: Logger;
+  registry?: Registry;
+}): SeatBinder {
+  return new SeatBinder(
+    { access: deps.access, live: deps.live, subscriber: deps.subscriber, logger: deps.logger, metrics: createSeatBinderMetrics(deps.registry) },
+    { reconcileMs: deps.config.MEDIA_RECONCILE_SECONDS * 1000, leaseMs: deps.config.ROOM_CONNECTION_LEASE_SECONDS * 1000 },
+  );
+}
