@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { RoomEvent, dispose, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication, type Room } from '@livekit/rtc-node';
 import { RoomServiceClient, TrackSource } from 'livekit-server-sdk';
 import type { MediaGrant } from '../../domain/media/grants';
-import { LiveKitMediaServer, mediaRoomName, type MediaParticipant } from '../../platform/media/livekit';
+import { type LiveKitMediaServer, mediaRoomName, type MediaParticipant } from '../../platform/media/livekit';
 import { createRedis } from '../../platform/redis';
 import { createSeatBinder, mediaAccessFromConfig, type MediaAccess, type MediaJoin, type SeatBinder } from '../../services/media';
 import { startApi, startEdge, testLogger } from '../support/app-harness';

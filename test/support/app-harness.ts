@@ -19,6 +19,7 @@ import { createAccessChecks } from '../../services/bans';
 import { createRoomService } from '../../services/rooms';
 import type { RoomService } from '../../services/rooms/room-service';
 import type { MediaAccess } from '../../services/media';
+import type { MediaServer } from '../../platform/media/livekit';
 import type { RealStack } from './real-stack';
 import { workflowBundle } from './time-skipping';
 import { NativeConnection } from '@temporalio/worker';
@@ -30,6 +31,8 @@ export async function startApi(
   stack: RealStack,
   overrides: Partial<Config> = {},
   logger: Logger = testLogger,
+  /** `port`: a fixed port (a LiveKit started to send its webhooks here must know it first); `media`: replaces the configured media server. */
+  options: { port?: number; media?: MediaServer | null } = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
   const access = createAccessChecks({ config: stack.config, dataSource: stack.dataSource, redis: stack.redis, logger });
   await access.cache.start();
@@ -41,9 +44,10 @@ export async function startApi(
     tokens: stack.tokens,
     logger,
     access,
+    ...(options.media === undefined ? {} : { media: options.media }),
   });
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   return {

@@ -6,7 +6,7 @@ import {
   LocalAudioTrack,
   LocalVideoTrack,
   Room,
-  RoomEvent,
+  type RoomEvent,
   TrackPublishOptions,
   TrackSource,
   VideoBufferType,
