@@ -65,6 +65,9 @@ import { MediaAttachments } from '../services/media/attachments';
 import { MediaUploadService } from '../services/media/uploads';
 import { GiftAnimations } from '../services/media/gift-animations';
 import { mediaRoutes, staffMediaRoutes } from './media/routes';
+import { mediaServerFromConfig, type MediaServer } from '../platform/media/livekit';
+import { createMediaPresence, mediaAccessFromConfig } from '../services/media';
+import { mediaTokenRoutes, mediaWebhookRoutes } from './media/livekit-routes';
 
 export interface ApiDeps {
   config: Config;
@@ -86,6 +89,8 @@ export interface ApiDeps {
   videoCatalog?: VideoCatalog;
   /** The media store (avatars, covers, gift animations); default: the one the S3_* settings name. */
   objectStore?: ObjectStore;
+  /** The media server (LiveKit); undefined: from config; null: none (rooms work silent). */
+  media?: MediaServer | null;
 }
 
 /** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
@@ -215,6 +220,9 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(roomRoutes({ rooms: roomServices.rooms }).routes());
   const playback = createPlaybackService({ config, dataSource: deps.dataSource, live: roomServices.live, rooms: roomServices.rooms, catalog: deps.videoCatalog, logger });
   userRoutes.use(playlistRoutes({ playback }).routes());
+  const media = deps.media === undefined ? mediaServerFromConfig(config) : deps.media;
+  const mediaAccess = mediaAccessFromConfig(config, media);
+  if (mediaAccess) userRoutes.use(mediaTokenRoutes({ access: mediaAccess, rooms: roomServices.rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
   // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
   const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
@@ -280,6 +288,12 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   app.use(liveness()); // first: it must answer while Redis or PostgreSQL does not
   app.use(requestId(logger));
   app.use(errorResponses(logger));
+  if (mediaAccess) {
+    // Ahead of the JSON-only shell, the per-IP limit (every webhook comes from the SFU's address)
+    // and the body parser: the signature covers the raw body. Unsigned requests cost one HMAC check.
+    const presence = createMediaPresence({ access: mediaAccess, live: roomServices.live, logger, registry: metrics.registry });
+    app.use(mediaWebhookRoutes({ media: mediaAccess.media, presence }).routes());
+  }
   app.use(refuseWhatWeDoNotSpeak());
   app.use(
     rateLimit({

@@ -128,6 +128,7 @@ export const ErrorCode = {
   MediaNotReady: 'MEDIA_NOT_READY',
   MediaInUse: 'MEDIA_IN_USE',
   MediaUrlNotAccepted: 'MEDIA_URL_NOT_ACCEPTED',
+  WebhookSignatureInvalid: 'WEBHOOK_SIGNATURE_INVALID',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

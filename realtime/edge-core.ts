@@ -15,6 +15,7 @@ import type { Logger } from '../platform/logging';
 import { createRealtimeMetrics } from '../platform/metrics';
 import type { RoomService } from '../services/rooms/room-service';
 import type { PlaybackService } from '../services/playback/playback-service';
+import type { MediaAccess, MediaJoin } from '../services/media';
 import { ChannelSubscriptions } from './channel-subscriptions';
 import { clientMessage, type ClientMessage } from './client-messages';
 import { CloseCode } from './protocol';
@@ -83,6 +84,8 @@ export interface EdgeDeps {
   tickets?: SocketTickets;
   /** Shared counters for the upgrade rate per address; absent: no upgrade rate limit. */
   limiter?: WindowLimiter;
+  /** Media join tokens for snapshot frames; absent: no media server, frames carry no `media`. */
+  media?: MediaAccess | null;
   logger: Logger;
 }
 
@@ -616,6 +619,8 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
       if (!stillJoining()) return;
       if (snapshot.status !== 'open') throw new AppError('ROOM_CLOSED', 'this room has closed');
       if (!snapshot.member) throw new AppError('NOT_IN_ROOM', 'you were removed from the room while joining it');
+      const media = await mediaJoin(snapshot, data.userId);
+      if (!stillJoining()) return;
       send(ws, {
         type: 'snapshot',
         ...ref(command),
@@ -624,6 +629,7 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
         epoch: snapshot.epoch,
         recovered: command.type === 'resume' ? false : undefined,
         ...(rejoined ? { rejoined: true } : {}),
+        ...(media ? { media } : {}),
         data: snapshot,
       });
       await feed.attach(ws, snapshot.seq, snapshot.epoch);
@@ -633,6 +639,21 @@ export function createEdgeCore<S>(settings: EdgeSettings, deps: EdgeDeps, server
         await connections.drop(roomId, data.userId, data.connectionId).catch(() => undefined);
       }
       throw err;
+    }
+  }
+
+  /**
+   * The member's media join (token and grant from their seat in this very snapshot). Signed
+   * locally, so the media server being down never holds a join up; should it fail anyway the
+   * frame goes without `media` (the app asks POST /v1/rooms/:id/media/token later).
+   */
+  async function mediaJoin(snapshot: Awaited<ReturnType<RoomService['snapshot']>>, userId: string): Promise<MediaJoin | null> {
+    if (!deps.media) return null;
+    try {
+      return await deps.media.joinFor(snapshot, userId);
+    } catch (err) {
+      logger.warn({ err, roomId: snapshot.room.id }, 'could not issue a media join token; the snapshot goes without it');
+      return null;
     }
   }
 

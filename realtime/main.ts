@@ -8,6 +8,7 @@ import { createLogger } from '../platform/logging';
 import { createRedis } from '../platform/redis';
 import { createAccessChecks } from '../services/bans';
 import { openRoomServices } from '../services/rooms';
+import { mediaAccessFromConfig } from '../services/media';
 import { createRealtimeEdge } from './edge';
 import { edgeSettingsFromConfig } from './edge-core';
 
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
     playback,
     tickets: new SocketTickets(redis, config.REALTIME_TICKET_TTL_SECONDS),
     limiter: new WindowLimiter(redis),
+    // LIVEKIT_URL unset: null, and snapshot frames carry no media.
+    media: mediaAccessFromConfig(config),
     logger,
   });
   const port = await edge.listen(config.REALTIME_HOST, config.REALTIME_PORT);

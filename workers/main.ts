@@ -16,6 +16,9 @@ import { createAuraWorker } from './create-worker';
 import { ensureSchedules } from './schedules';
 import { GiftClawbacks } from '../services/economy/clawback';
 import { createGiftRankings, rankingsReversalListener } from '../services/rankings';
+import { RoomLiveState } from '../db/live/room-live-state';
+import { liveStateSettingsFromConfig } from '../services/rooms';
+import { createSeatBinder, mediaAccessFromConfig } from '../services/media';
 
 /** GET /metrics for Prometheus; anything else 404. */
 function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
@@ -77,8 +80,27 @@ async function main(): Promise<void> {
   if (metricsServer) logger.info({ url: `http://${config.API_HOST}:${config.WORKER_METRICS_PORT}/metrics` }, 'worker metrics listening');
   const schedules = await ensureSchedules(temporal, config);
   logger.info({ schedules }, 'schedules ensured');
+  // The seat binder lives here: the worker runs in every deployment but not once per edge or API
+  // process (each would apply every room's events again, multiplying the SFU calls by the
+  // number of processes), it already owns the background jobs, and none of its work is on a
+  // request's path. Several workers each apply the same events: harmless, since every decision
+  // is re-read from the live seat grid and a permission update to the same value is a no-op.
+  const mediaAccess = mediaAccessFromConfig(config);
+  const seatBinder = mediaAccess
+    ? createSeatBinder({
+        config,
+        access: mediaAccess,
+        live: new RoomLiveState(redis, liveStateSettingsFromConfig(config)),
+        subscriber: createRedis(config.REDIS_URL, { name: 'aura-worker-media-sub' }),
+        logger: logger.child({ component: 'seat-binder' }),
+        registry: metrics.registry,
+      })
+    : null;
+  await seatBinder?.start();
+  if (seatBinder) logger.info({ url: config.LIVEKIT_URL }, 'seat binder following the seat grid on the media server');
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and drains in-flight tasks.
   await worker.run();
+  await seatBinder?.stop();
   await connection.close();
   metricsServer?.close();
   await temporal.connection.close();

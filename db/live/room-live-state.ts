@@ -162,8 +162,9 @@ export class RoomLiveState {
     return r.state as 'live' | 'created' | 'needs-records';
   }
 
-  async join(roomId: string, userId: string, connectionId: string): Promise<{ joined: boolean }> {
-    const r = await this.run('join', { room: roomId, user: userId, conn: connectionId });
+  /** `memberOnly`: refuse NOT_IN_ROOM rather than admit (a media connection of someone not in the room). */
+  async join(roomId: string, userId: string, connectionId: string, options: { memberOnly?: boolean } = {}): Promise<{ joined: boolean }> {
+    const r = await this.run('join', { room: roomId, user: userId, conn: connectionId, ...(options.memberOnly ? { memberOnly: true } : {}) });
     return { joined: r.joined === true };
   }
 

@@ -263,6 +263,8 @@ if cmd == 'join' then
   local kicked = redis.call('PTTL', key(a.room, 'kicked:' .. a.user))
   if kicked > 0 then return fail('ROOM_KICK_COOLDOWN', { retryAfterMs = kicked }) end
   if redis.call('EXISTS', key(a.room, 'banned:' .. a.user)) == 1 then return fail('ROOM_BANNED') end
+  -- A media connection (LiveKit) counts only for someone already in the room: it never admits.
+  if a.memberOnly and not is_member(a.room, a.user) then return fail('NOT_IN_ROOM') end
   redis.call('ZADD', LEASES, now + cfg.leaseMs, a.room .. '|' .. a.user .. '|' .. a.conn)
   redis.call('SADD', key(a.room, 'conns:' .. a.user), a.conn)
   local back = redis.call('ZREM', AWAY, a.room .. '|' .. a.user) == 1

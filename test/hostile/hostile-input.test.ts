@@ -349,6 +349,9 @@ function specs(): Record<string, RouteSpec> {
     'GET /v1/wallet/packages': { query: { region: ['IN', 'region'] } },
     'POST /v1/wallet/recharges/google-play': { body: { productId: ['coins_500', 'enum'], purchaseToken: ['hostile-purchase-token-0001.AO-J1Oz', 'token'] } },
     'GET /v1/wallet/recharges/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/rooms/:id/media/token': { params: { id: room } },
+    // Signed by the media server, not by a user: every hostile variant is unsigned (401).
+    'POST /v1/media/livekit/webhook': { anonymous: true, shellOnly: true },
   };
 }
 

@@ -19,6 +19,8 @@ import { createAccessChecks } from '../../services/bans';
 import { createRoomService } from '../../services/rooms';
 import { createPlaybackService } from '../../services/playback';
 import type { RoomService } from '../../services/rooms/room-service';
+import type { MediaAccess } from '../../services/media';
+import type { MediaServer } from '../../platform/media/livekit';
 import type { RealStack } from './real-stack';
 import { workflowBundle } from './time-skipping';
 import { NativeConnection } from '@temporalio/worker';
@@ -30,8 +32,11 @@ export async function startApi(
   stack: RealStack,
   overrides: Partial<Config> = {},
   logger: Logger = testLogger,
-  /** Providers the app takes as dependencies (a fake video catalog). */
-  providers: Pick<ApiDeps, 'videoCatalog'> = {},
+  /**
+   * `port`: a fixed port (a LiveKit started to send its webhooks here must know it first);
+   * `media`: replaces the configured media server; `videoCatalog`: the provider the playlists ask.
+   */
+  options: { port?: number; media?: MediaServer | null } & Pick<ApiDeps, 'videoCatalog'> = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
   const access = createAccessChecks({ config: stack.config, dataSource: stack.dataSource, redis: stack.redis, logger });
   await access.cache.start();
@@ -43,10 +48,11 @@ export async function startApi(
     tokens: stack.tokens,
     logger,
     access,
-    ...providers,
+    ...(options.videoCatalog ? { videoCatalog: options.videoCatalog } : {}),
+    ...(options.media === undefined ? {} : { media: options.media }),
   });
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   return {
@@ -97,6 +103,8 @@ export async function startEdge(
   stack: RealStack,
   settings: Partial<EdgeSettings> = {},
   config: Partial<Config> = {},
+  /** Media join tokens in snapshot frames (off unless given, as for an edge with no LIVEKIT_URL). */
+  options: { media?: MediaAccess | null } = {},
 ): Promise<{ url: string; edge: RealtimeEdge; rooms: RoomService; live: RoomLiveState; close(): Promise<void> }> {
   const { rooms, live, connections } = createRoomService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, redis: stack.redis });
   const playback = createPlaybackService({ config: { ...stack.config, ...config }, dataSource: stack.dataSource, live, rooms });
@@ -119,6 +127,7 @@ export async function startEdge(
       playback,
       tickets: new SocketTickets(stack.redis, stack.config.REALTIME_TICKET_TTL_SECONDS),
       limiter: new WindowLimiter(stack.redis),
+      media: options.media ?? null,
       logger: testLogger,
     },
   );
