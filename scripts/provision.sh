@@ -33,15 +33,22 @@ for svc in postgresql redis-server; do
   fi
 done
 
+# `go install <package@version>` into a scratch folder, then moved to <dest> in one step, so an
+# interrupted build never leaves a half-written binary where the next run would trust it.
+go_install_to() {
+  local package="$1" built="$2" dest="$3" tmp_bin
+  tmp_bin="$(dirname "$dest").tmp"
+  rm -rf "$tmp_bin" && mkdir -p "$tmp_bin"
+  (cd "$AURA_CACHE_DIR" && GOBIN="$tmp_bin" GOFLAGS=-mod=mod go install "$package")
+  mkdir -p "$(dirname "$dest")"
+  mv "$tmp_bin/$built" "$dest"
+  rm -rf "$tmp_bin"
+}
+
 # 2. The Temporal CLI (dev server with the Web UI embedded), built from its Go module.
 if [ ! -x "$TEMPORAL_CLI_PATH" ]; then
   log "building the Temporal CLI $TEMPORAL_CLI_VERSION with go install (first time takes minutes)"
-  tmp_bin="$(dirname "$TEMPORAL_CLI_PATH").tmp"
-  rm -rf "$tmp_bin" && mkdir -p "$tmp_bin"
-  (cd "$AURA_CACHE_DIR" && GOBIN="$tmp_bin" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION")
-  mkdir -p "$(dirname "$TEMPORAL_CLI_PATH")"
-  mv "$tmp_bin/temporal" "$TEMPORAL_CLI_PATH"
-  rm -rf "$tmp_bin"
+  go_install_to "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" temporal "$TEMPORAL_CLI_PATH"
 fi
 
 # 3. The time-skipping test server: the Java build of Temporal's test server, resolved
@@ -77,12 +84,7 @@ fi
 # 3b. The LiveKit media server (SFU), built from its Go module like the Temporal CLI.
 if [ ! -x "$LIVEKIT_SERVER_PATH" ]; then
   log "building LiveKit server $LIVEKIT_SERVER_VERSION with go install (first time takes minutes)"
-  tmp_bin="$(dirname "$LIVEKIT_SERVER_PATH").tmp"
-  rm -rf "$tmp_bin" && mkdir -p "$tmp_bin"
-  (cd "$AURA_CACHE_DIR" && GOBIN="$tmp_bin" GOFLAGS=-mod=mod go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_SERVER_VERSION")
-  mkdir -p "$(dirname "$LIVEKIT_SERVER_PATH")"
-  mv "$tmp_bin/server" "$LIVEKIT_SERVER_PATH"
-  rm -rf "$tmp_bin"
+  go_install_to "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_SERVER_VERSION" server "$LIVEKIT_SERVER_PATH"
 fi
 
 # 3c. SeaweedFS (the S3-compatible object store; Apache-2.0). Its go.mod has a replace
