@@ -7,10 +7,12 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 export const SearchAttribute = {
   UserId: defineSearchAttributeKey('UserId', 'KEYWORD'),
   FlowKind: defineSearchAttributeKey('FlowKind', 'KEYWORD'),
+  /** When a user's VIP ends (their `vip:<userId>` flow keeps it current): support searches by it. */
+  VipExpiresAt: defineSearchAttributeKey('VipExpiresAt', 'DATETIME'),
 } as const;
 
 /** `name=Type` pairs, as `temporal server start-dev --search-attribute` takes them. */
-export const searchAttributeRegistrations = ['UserId=Keyword', 'FlowKind=Keyword'] as const;
+export const searchAttributeRegistrations = ['UserId=Keyword', 'FlowKind=Keyword', 'VipExpiresAt=Datetime'] as const;
 
 export const FlowKind = {
   DailyReward: 'daily-reward',
@@ -22,6 +24,12 @@ export const FlowKind = {
   GiftSettlementDispatch: 'gift-settlement-dispatch',
   StoreRecharge: 'store-recharge',
   StoreVoidedPurchases: 'store-voided-purchases',
+  /** One flow per user (`vip:<userId>`): the VIP expiry timer and its reminders. */
+  Vip: 'vip',
+  /** One flow per referred user (`referral:<refereeId>`): milestones within a window, each paid once. */
+  Referral: 'referral',
+  /** One flow per CP proposal (`cp-proposal:<proposalId>`): the ring's coins held until answered. */
+  CpProposal: 'cp-proposal',
 } as const;
 export type FlowKind = (typeof FlowKind)[keyof typeof FlowKind];
 

@@ -171,7 +171,7 @@ describe('sending a gift', () => {
 
   it('applies a regional price and lets a VIP send an exclusive gift', async () => {
     const p = await party();
-    await stack.dataSource.query(`UPDATE users SET region = 'IN', vip_tier = 2 WHERE id = $1`, [p.sender]);
+    await stack.dataSource.query(`UPDATE users SET region = 'IN', vip_tier = 2, vip_expires_at = now() + interval '30 days' WHERE id = $1`, [p.sender]);
     const regional = await createTestGift(stack.dataSource, { priceCoins: 40, regions: ['IN', 'PK'], regionPrices: { IN: 25 }, minVipTier: 2 });
     const reply = await send(p, regional);
     expect(reply.status).toBe(201);
