@@ -47,6 +47,7 @@ import { rankingRoutes } from './rankings/routes';
 import { createGiftAnnouncer, type GiftAnnouncer } from '../services/gifts/announcer';
 import type { CommittedGift } from '../services/gifts/gift-service';
 import { createEconomyServices } from '../services/wallet';
+import { createProgressEvents, giftProgress, type ProgressEvents } from '../services/progress';
 import { walletRoutes } from './wallet/routes';
 import { giftSendRoutes } from './gifts/send-routes';
 import { healthRoutes, liveness } from './health/routes';
@@ -91,6 +92,8 @@ export interface ApiDeps {
   objectStore?: ObjectStore;
   /** The media server (LiveKit); undefined: from config; null: none (rooms work silent). */
   media?: MediaServer | null;
+  /** Where claims, gifts and sign-ins are told to status features; default: this process's own. */
+  progress?: ProgressEvents;
 }
 
 /** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
@@ -116,6 +119,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const policyProblems = validatePolicy(rewardPolicy);
   if (policyProblems.length) throw new Error(`invalid daily-reward configuration: ${policyProblems.join('; ')}`);
   const flows = new DailyRewardFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, rewardPolicy);
+  const progress = deps.progress ?? createProgressEvents({ logger });
 
   const metrics = deps.metrics ?? createMetrics();
   const access = deps.access ?? createAccessChecks({ config, dataSource: deps.dataSource, redis: deps.redis, logger });
@@ -171,8 +175,9 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       logger,
       whenRedisIsDown: 'closed',
     }),
+    progress,
   });
-  const socialRoutes = socialSignInRoutes({ social, signInLimit });
+  const socialRoutes = socialSignInRoutes({ social, signInLimit, progress });
 
   const userRoutes = new Router<ApiState>();
   userRoutes.use(requireAccessToken(deps.tokens, access.revokedSessions, bans));
@@ -187,7 +192,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       whenRedisIsDown: 'local',
     }),
   );
-  userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource }).routes());
+  userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource, progress }).routes());
   userRoutes.use(sessionRoutes({ sessions }).routes());
   userRoutes.use(
     meRoutes({ dataSource: deps.dataSource, avatars: mediaAttachments, mediaUrl, dailyReward: flows, profileCacheMs: config.PROFILE_CACHE_MS }).routes(),
@@ -235,7 +240,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     dataSource: deps.dataSource,
     live: roomServices.live,
     catalog: gifts,
-    listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }],
+    listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }, giftProgress(progress)],
     onRefused: (code) => metrics.giftRefusals.inc({ code }),
     onListenerError: (err) => logger.warn({ err }, 'after a gift committed, telling the room or the rankings failed'),
   });

@@ -19,6 +19,7 @@ import { createGiftRankings, rankingsReversalListener } from '../services/rankin
 import { RoomLiveState } from '../db/live/room-live-state';
 import { liveStateSettingsFromConfig } from '../services/rooms';
 import { createSeatBinder, mediaAccessFromConfig } from '../services/media';
+import { createProgressEvents } from '../services/progress';
 
 /** GET /metrics for Prometheus; anything else 404. */
 function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
         listener: rankingsReversalListener(createGiftRankings({ redis, dataSource, logger })),
       }),
       giftMetrics: metrics,
+      // Credited recharges are told to status features (medals, referral milestones).
+      progress: createProgressEvents({ logger }),
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
     },

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { ProgressEvents } from '../../services/progress';
 import type { DataSource, EntityManager } from 'typeorm';
 import { Ledger } from '../../db/repositories/ledger';
 import { StorePurchaseRecords, type PurchaseRecord } from '../../db/repositories/store-purchases';
@@ -44,6 +45,8 @@ export interface RechargeActivityDeps {
   /** Google Play; absent when no service account is configured (every call is then retried later). */
   store?: StorePurchases;
   clawbacks?: PurchaseClawbacks;
+  /** Told of each credited recharge (medals, referral milestones); after the commit, best effort. */
+  progress?: ProgressEvents;
 }
 
 export interface VerifiedPurchase {
@@ -88,7 +91,7 @@ const VOID_OVERLAP_MS = 3_600_000;
 const VOID_HISTORY_MS = 30 * 86_400_000;
 const VOID_PAGES_PER_RUN = 20;
 
-export function createRechargeActivities({ dataSource, secrets, store, clawbacks = ledgerClawbacks(dataSource) }: RechargeActivityDeps) {
+export function createRechargeActivities({ dataSource, secrets, store, clawbacks = ledgerClawbacks(dataSource), progress }: RechargeActivityDeps) {
   const records = new StorePurchaseRecords(dataSource);
   const ledger = new Ledger(dataSource);
 
@@ -156,7 +159,7 @@ export function createRechargeActivities({ dataSource, secrets, store, clawbacks
      * purchase credited, in one transaction. A retry finds both done and answers the same.
      */
     async creditRecharge(input: { purchaseId: string }): Promise<CreditedRecharge> {
-      return asActivity(() =>
+      const credited = await asActivity(() =>
         dataSource.transaction(async (tx) => {
           const record = await records.byId(input.purchaseId, tx, { lock: true });
           if (!record) throw ApplicationFailure.create({ type: ErrorCode.NotFound, message: 'no such store purchase', nonRetryable: true });
@@ -182,9 +185,13 @@ export function createRechargeActivities({ dataSource, secrets, store, clawbacks
             coinBalance: (await records.balanceAfterCredit(key, tx)) ?? entry.balanceAfter,
             orderId: record.orderId,
             recovered: entry.recovered,
+            userId: record.userId,
           };
         }),
       );
+      const { userId, ...result } = credited;
+      progress?.emit({ kind: 'recharged', userId, at: new Date(), purchaseId: input.purchaseId, coins: result.coins + result.bonusCoins });
+      return result;
     },
 
     /**

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import type { ProgressEvents } from '../../services/progress';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { AppError, ErrorCode } from '../../domain/errors';
@@ -21,6 +22,8 @@ export interface AuthRouteDeps {
   otpDeviceLimit: Middleware<ApiState>;
   /** Token refresh, per IP: its own bucket, sized for many users behind one address. */
   refreshLimit: Middleware<ApiState>;
+  /** Told of every sign-in (status features count active days). */
+  progress?: ProgressEvents;
 }
 
 /** Phone OTP sign-in and token refresh: public routes. Each parses, calls the sign-in service and answers. */
@@ -41,13 +44,15 @@ export function authRoutes(deps: AuthRouteDeps): Router<ApiState> {
   router.post('/otp/verify', deps.signInLimit, async (ctx: ApiContext) => {
     const body = parseInput(otpVerifyBody, ctx.request.body);
     const device = body.device ?? {};
-    ctx.body = await deps.signIn.verifyCode({
+    const signedIn = await deps.signIn.verifyCode({
       phone: body.phone,
       code: body.code,
       device,
       ip: ctx.ip,
       lockDeviceId: device.id ?? deviceIdHeader(ctx),
     });
+    deps.progress?.emit({ kind: 'signed-in', userId: signedIn.user.id, at: new Date() });
+    ctx.body = signedIn;
   });
 
   router.post('/refresh', deps.refreshLimit, async (ctx) => {

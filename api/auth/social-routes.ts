@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import type { ProgressEvents } from '../../services/progress';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { SocialSignIn } from '../../services/auth/social-sign-in';
@@ -16,12 +17,14 @@ const socialBody = z
   .strict();
 
 /** `POST /auth/social/:provider`: Google, Apple or Facebook sign-in (public, rate-limited). */
-export function socialSignInRoutes(deps: { social: SocialSignIn; signInLimit: Middleware<ApiState> }): Router<ApiState> {
+export function socialSignInRoutes(deps: { social: SocialSignIn; signInLimit: Middleware<ApiState>; progress?: ProgressEvents }): Router<ApiState> {
   const router = new Router<ApiState>({ prefix: '/auth' });
   router.post('/social/:provider', deps.signInLimit, async (ctx) => {
     const { provider } = parseInput(providerParam, ctx.params);
     const body = parseInput(socialBody, ctx.request.body);
-    ctx.body = await deps.social.signIn(provider, body.token, body.nonce, { deviceId: body.device?.id, deviceName: body.device?.name, ip: ctx.ip });
+    const signedIn = await deps.social.signIn(provider, body.token, body.nonce, { deviceId: body.device?.id, deviceName: body.device?.name, ip: ctx.ip });
+    deps.progress?.emit({ kind: 'signed-in', userId: signedIn.user.id, at: new Date() });
+    ctx.body = signedIn;
   });
   return router;
 }

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import type { ProgressEvents } from '../../services/progress';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { DailyRewardClaims } from '../../db/repositories/daily-reward-claims';
@@ -25,7 +26,7 @@ const claimHistoryQuery = z
 const claimBody = z.object({}).strict();
 
 /** The daily reward of the signed-in user: status, claim, and the history of claimed days. */
-export function dailyRewardRoutes(deps: { flows: DailyRewardFlows; users: UserDirectory; dataSource: DataSource }): Router<ApiState> {
+export function dailyRewardRoutes(deps: { flows: DailyRewardFlows; users: UserDirectory; dataSource: DataSource; progress?: ProgressEvents }): Router<ApiState> {
   const router = new Router<ApiState>();
   const claims = new DailyRewardClaims(deps.dataSource);
 
@@ -57,6 +58,7 @@ export function dailyRewardRoutes(deps: { flows: DailyRewardFlows; users: UserDi
     parseInput(claimBody, ctx.request.body ?? {});
     const user = await currentUser(ctx.state.auth!.userId);
     const claim = await deps.flows.claim(user);
+    deps.progress?.emit({ kind: 'daily-claimed', userId: user.id, at: new Date(), day: claim.day, streak: claim.streak, coins: claim.coins });
     ctx.status = 200;
     ctx.body = { claim };
   });
