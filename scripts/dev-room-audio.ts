@@ -45,7 +45,8 @@ async function main(): Promise<void> {
   if ((mode !== 'speak' && mode !== 'listen') || !roomId) throw new Error('usage: dev-room-audio.ts speak|listen <roomId> [--user <id>] [--seconds n]');
   const config = loadConfig({ ...DEV_SECRETS, ...process.env });
   if (config.NODE_ENV === 'production') throw new Error('dev tokens are not for production');
-  const userId = values.user ?? (mode === 'speak' ? DEMO_USERS[0].id : DEMO_USERS[1].id);
+  // By default a guest speaks and the host (who created the room, and may mute the guest) listens.
+  const userId = values.user ?? (mode === 'speak' ? DEMO_USERS[1].id : DEMO_USERS[0].id);
   const bearer = `Bearer ${await accessTokensFromConfig(config).sign({ userId }, 3600)}`;
   const seconds = Number(values.seconds ?? (mode === 'speak' ? 60 : 10));
 

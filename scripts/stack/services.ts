@@ -379,15 +379,16 @@ export async function startFakeYouTubeServer(options: { root: string; port: numb
     ['--import', 'tsx', script, '--port', String(options.port), '--key', DEV_YOUTUBE_API_KEY],
     { cwd: options.root, output: options.output },
   );
-  const url = `http://127.0.0.1:${options.port}`;
+  const root = `http://127.0.0.1:${options.port}`;
   await waitUntil(
     'youtube',
     async () => {
-      const res = await fetch(`${url}/__fake__/calls`, { signal: AbortSignal.timeout(1_000) });
+      const res = await fetch(`${root}/__fake__/calls`, { signal: AbortSignal.timeout(1_000) });
       if (!res.ok) throw new Error(`answered ${res.status}`);
     },
     30_000,
     proc.exited,
   );
-  return { process: proc, url };
+  // The API base, as YOUTUBE_API_URL names Google's (https://www.googleapis.com/youtube/v3).
+  return { process: proc, url: `${root}/youtube/v3` };
 }
