@@ -196,6 +196,20 @@ it('starts through npm, restarts a dead API and Redis, stops on SIGINT or SIGTER
     body: JSON.stringify({ productId: 'coins_100', purchaseToken }),
   });
   expect({ status: recharge.status, body: await recharge.json() }).toMatchObject({ status: 200, body: { status: 'credited', coins: 100 } });
+  // A room's playlist asks the stack's own local YouTube Data API for a video's facts.
+  const room = await fetch(`${api}/rooms`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ type: 'music', name: 'Dev stack radio', seatCount: 4 }),
+  });
+  expect(room.status).toBe(201);
+  const roomId = ((await room.json()) as { id: string }).id;
+  const added = await fetch(`${api}/rooms/${roomId}/playlist`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ url: 'https://youtu.be/dQw4w9WgXcQ' }),
+  });
+  expect({ status: added.status, body: await added.json() }).toMatchObject({ status: 201, body: { item: { videoId: 'dQw4w9WgXcQ', durationMs: 213_000 } } });
 
   // The API dies: the supervisor starts it again and the rest keeps running.
   const apiPid = pidOf('api');
