@@ -311,7 +311,7 @@ describe('followers and following lists', () => {
   });
 
   it('leave out users blocked either way with the viewer, and hide a target blocked either way', async () => {
-    const [viewer, target, blockedByViewer, blocksViewer, plain] = await Promise.all(Array.from({ length: 5 }, () => createUser(stack)));
+    const [viewer, target, blockedByViewer, blocksViewer, plain] = (await Promise.all(Array.from({ length: 5 }, () => createUser(stack)))) as [TestUser, TestUser, TestUser, TestUser, TestUser];
     for (const fan of [blockedByViewer, blocksViewer, plain]) {
       await follow(fan, target);
       await follow(target, fan);

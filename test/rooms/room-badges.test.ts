@@ -76,7 +76,13 @@ interface SnapshotFrame {
 
 describe('badges in rooms', () => {
   it('the snapshot frame carries badges of the owner, the seated users and the recent chat senders', async () => {
-    const [owner, seated, talker, partner, quiet] = await Promise.all(['Owner', 'Seated', 'Talker', 'Partner', 'Quiet'].map((n) => createUser(stack, n)));
+    const [owner, seated, talker, partner, quiet] = (await Promise.all(['Owner', 'Seated', 'Talker', 'Partner', 'Quiet'].map((n) => createUser(stack, n)))) as [
+      TestUser,
+      TestUser,
+      TestUser,
+      TestUser,
+      TestUser,
+    ];
     await setStatus(owner.userId, { wealth: 3, charm: 1 });
     await setStatus(seated.userId, { vipTier: 2, wealth: 15, charm: 8 });
     await setStatus(talker.userId, { charm: 4 });
