@@ -29,6 +29,9 @@ import { createPlaybackService } from '../services/playback';
 import type { VideoCatalog } from '../platform/media/video-catalog';
 import { createRoomService } from '../services/rooms';
 import { relationRoutes } from './relations/routes';
+import { profileRoutes } from './profiles/routes';
+import { PublicProfiles } from '../db/repositories/profiles';
+import { ProfileService } from '../services/profiles/profile-service';
 import { giftRoutes } from './gifts/routes';
 import { createGiftCatalog, ViewerRegions, type GiftCatalog } from '../services/gifts';
 import { realtimeRoutes } from './realtime/routes';
@@ -229,6 +232,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const mediaAccess = mediaAccessFromConfig(config, media);
   if (mediaAccess) userRoutes.use(mediaTokenRoutes({ access: mediaAccess, rooms: roomServices.rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
+  userRoutes.use(profileRoutes({ profiles: new ProfileService(new PublicProfiles(deps.dataSource, { mediaUrl })) }).routes());
   // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
   const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
   userRoutes.use(rankingRoutes({ pages: new RankingPages({ rankings, users, rooms: new RoomDirectory(deps.dataSource, { mediaUrl }) }) }).routes());

@@ -86,6 +86,12 @@ const schema = z
      * time zone for this long while /v1/rewards/daily (which reads PostgreSQL) shows the new one.
      */
     PROFILE_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+    /**
+     * Badges (VIP tier, levels, CP partner) in room snapshots and member lists are kept in each
+     * API and edge process's memory this long per user (0: read every time). A purchase, level-up
+     * or CP change shows in rooms within this; a VIP expiry shows at once (the expiry is kept).
+     */
+    USER_BADGE_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
     ROOM_KICK_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(300),
     ROOM_SEAT_INVITE_TTL_SECONDS: z.coerce.number().int().min(5).default(60),
 

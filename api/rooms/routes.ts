@@ -76,7 +76,7 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
 
   router.get('/:id', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
-    ctx.body = await rooms.get(id);
+    ctx.body = await rooms.get(id, me(ctx));
   });
 
   router.patch('/:id', async (ctx) => {

@@ -61,7 +61,7 @@ export class MediaAccess {
   async reissue(rooms: RoomService, userId: string, roomId: string): Promise<MediaJoin> {
     let snapshot: RoomSnapshot;
     try {
-      snapshot = await rooms.snapshot(roomId, userId);
+      snapshot = await rooms.snapshot(roomId, userId, { badges: false });
     } catch (err) {
       if (!(err instanceof LiveStateRefusal)) throw err;
       // Not live: the room doesn't exist (404), closed (409), or nobody is in it (not a member).

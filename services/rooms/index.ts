@@ -19,6 +19,8 @@ import { MediaUploads } from '../../db/repositories/media-uploads';
 import { publicMediaUrl } from '../../domain/media/assets';
 import { objectStoreFromConfig, type ObjectStore } from '../../platform/storage/object-store';
 import { MediaAttachments } from '../media/attachments';
+import { PublicProfiles } from '../../db/repositories/profiles';
+import { CachedBadges } from '../profiles/cached-badges';
 
 export { RoomConnections } from './connections';
 
@@ -99,6 +101,7 @@ export function createRoomService(deps: {
     policy: roomPolicyFromConfig(deps.config),
     onHalfApplied: halfApplied.report,
     limits: new RoomLimits(new WindowLimiter(deps.redis), roomLimitsFromConfig(deps.config)),
+    badges: new CachedBadges(new PublicProfiles(deps.dataSource), deps.config.USER_BADGE_CACHE_MS),
   });
   return { rooms, live, connections: new RoomConnections(live) };
 }

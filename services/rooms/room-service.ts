@@ -9,6 +9,8 @@ import type { NewRoom as NewRoomRecord, RoomDirectory, RoomPatch } from '../../d
 import type { Relations } from '../../db/repositories/relations';
 import type { RoomPlaylists } from '../../db/repositories/room-playlists';
 import { AppError, ErrorCode } from '../../domain/errors';
+import { NO_BADGES, type UserBadges } from '../../domain/profiles/badges';
+import type { BadgeReader } from '../profiles/cached-badges';
 import { CHAT_MAX_CHARS, CHAT_RECALL_WINDOW_MS, type RoomRole, type RoomView } from '../../domain/rooms/model';
 import { authorizeRoomAction, type ModerationAction } from '../../domain/rooms/permissions';
 import { PasswordCheckBusy } from '../../platform/crypto/room-passwords';
@@ -49,6 +51,8 @@ export interface RoomServiceDeps {
   limits?: RoomLimits;
   /** Covers from uploads; without it a coverKey is refused. */
   covers?: RoomCovers;
+  /** Badges (VIP tier, levels, CP partner) of the users a room shows; absent: none shown. */
+  badges?: BadgeReader;
   clock?: () => number;
   /** Told when a change committed in PostgreSQL but its live step failed (or the reverse). */
   onHalfApplied?: (failure: HalfApplied) => void;
@@ -76,6 +80,15 @@ const ROOM_STATE_REFUSALS = new Set(['ROOM_NOT_LIVE', 'ROOM_CLOSED', 'NOT_IN_ROO
 // The lists ranked from Redis use plain cursors (count or join time, then a canonical id).
 const POPULAR_CURSOR = /^(0|[1-9]\d{0,8})_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 const MEMBERS_CURSOR = /^(0|[1-9]\d{0,14})_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/** Badges of the users a snapshot shows (the owner, seated users, recent chat senders), keyed by user id. */
+export type ShownUsers = Record<string, UserBadges>;
+
+/** A live snapshot and the badges of everyone it shows. */
+export type RoomSnapshotView = RoomSnapshot & { users: ShownUsers };
+
+/** A member in the members list, with their badges. */
+export type MemberView = LiveMember & { badges: UserBadges };
 
 /** A room as its owner describes it (the owner is the caller). */
 export type NewRoom = Omit<NewRoomRecord, 'ownerId' | 'coverUrl'>;
@@ -119,10 +132,19 @@ export class RoomService {
     return room;
   }
 
-  async get(roomId: string): Promise<RoomView & { memberCount: number }> {
-    const room = await this.findRoom(roomId);
-    const memberCount = room.status === 'open' ? (await this.liveSnapshot(room)).memberCount : 0;
-    return { ...room, memberCount };
+  /**
+   * The room with its member count and the badges of its owner; and, for whoever may see who
+   * is inside (as for the members list), its seats and the seated users' badges too.
+   */
+  async get(roomId: string, viewerId?: string): Promise<RoomView & { memberCount: number; seats?: RoomSnapshot['seats']; users: ShownUsers }> {
+    const record = await this.deps.rooms.findById(roomId);
+    if (!record) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
+    const { passwordHash, ...room } = record;
+    if (room.status !== 'open') return { ...room, memberCount: 0, users: await this.badgesOf([room.ownerId]) };
+    const live = await this.liveSnapshot(room);
+    const insideView = !passwordHash || (viewerId !== undefined && (await this.seesInside(roomId, room.ownerId, viewerId)));
+    if (!insideView) return { ...room, memberCount: live.memberCount, users: await this.badgesOf([room.ownerId]) };
+    return { ...room, memberCount: live.memberCount, seats: live.seats, users: await this.badgesOf(shownUserIds(live)) };
   }
 
   /** The settings and their audit row commit together; then the room sees them live. */
@@ -251,8 +273,15 @@ export class RoomService {
     }
   }
 
-  async snapshot(roomId: string, userId: string): Promise<RoomSnapshot> {
-    return this.deps.live.snapshot(roomId, userId);
+  /**
+   * The room at one sequence number, with the badges of the users it shows. Badges are read
+   * after the live state (from PostgreSQL, through a cache of a few seconds): they are not part
+   * of the numbered state, and no room event carries them. `badges: false`: the live state
+   * alone (a media token needs none), with `users` empty.
+   */
+  async snapshot(roomId: string, userId: string, options: { badges?: boolean } = {}): Promise<RoomSnapshotView> {
+    const snapshot = await this.deps.live.snapshot(roomId, userId);
+    return { ...snapshot, users: options.badges === false ? {} : await this.badgesOf(shownUserIds(snapshot)) };
   }
 
   async leave(userId: string, roomId: string): Promise<void> {
@@ -263,11 +292,11 @@ export class RoomService {
    * Who is inside. A public room shows its members to anyone browsing (as the app's room
    * preview does); a password room only to those inside; never to someone banned from it.
    */
-  async members(userId: string, roomId: string, page: { cursor?: string; limit: number }): Promise<{ items: LiveMember[]; nextCursor: string | null }> {
+  async members(userId: string, roomId: string, page: { cursor?: string; limit: number }): Promise<{ items: MemberView[]; nextCursor: string | null }> {
     const room = await this.deps.rooms.findById(roomId);
     if (!room) throw new AppError(ErrorCode.RoomNotFound, 'no such room');
     if (await this.deps.rooms.isBanned(roomId, userId)) throw new AppError(ErrorCode.RoomBanned, 'you are banned from this room');
-    if (room.passwordHash && room.ownerId !== userId && !(await this.deps.live.isMember(roomId, userId)) && (await this.deps.rooms.roleOf(roomId, userId)) === 'member') {
+    if (room.passwordHash && !(await this.seesInside(roomId, room.ownerId, userId))) {
       throw new AppError(ErrorCode.RoomPasswordRequired, 'join the room to see who is inside');
     }
     let after = { afterScore: 0, afterUser: '' };
@@ -277,8 +306,20 @@ export class RoomService {
       after = { afterScore: Number(m[1]), afterUser: m[2]! };
     }
     const { items, more } = await this.deps.live.members(roomId, { ...after, limit: page.limit });
+    const badges = await this.badgesOf(items.map((m) => m.userId));
     const last = items.at(-1);
-    return { items, nextCursor: more && last ? `${last.joinedAt}_${last.userId}` : null };
+    return { items: items.map((m) => ({ ...m, badges: badges[m.userId]! })), nextCursor: more && last ? `${last.joinedAt}_${last.userId}` : null };
+  }
+
+  /** Who may see inside a password room: its owner, its admins and its members. */
+  private async seesInside(roomId: string, ownerId: string, userId: string): Promise<boolean> {
+    if (ownerId === userId) return true;
+    return (await this.deps.live.isMember(roomId, userId)) || (await this.deps.rooms.roleOf(roomId, userId)) !== 'member';
+  }
+
+  private async badgesOf(ids: readonly string[]): Promise<ShownUsers> {
+    if (!this.deps.badges) return Object.fromEntries(ids.map((id) => [id, { ...NO_BADGES }]));
+    return this.deps.badges.badgesOf(ids);
   }
 
   async roleOf(roomId: string, userId: string): Promise<RoomRole> {
@@ -696,4 +737,16 @@ export class RoomService {
       return this.deps.live.snapshot(room.id);
     }
   }
+}
+
+/** The users a snapshot shows: the owner, whoever sits on a seat, and the recent chat's senders and subjects. */
+export function shownUserIds(snapshot: Pick<RoomSnapshot, 'room' | 'seats' | 'recentChat'>): string[] {
+  const ids = new Set<string>([snapshot.room.ownerId]);
+  for (const seat of snapshot.seats) if (seat.userId) ids.add(seat.userId);
+  for (const line of snapshot.recentChat) {
+    const { senderId, userId } = (line ?? {}) as { senderId?: unknown; userId?: unknown };
+    if (typeof senderId === 'string') ids.add(senderId);
+    if (typeof userId === 'string') ids.add(userId);
+  }
+  return [...ids];
 }

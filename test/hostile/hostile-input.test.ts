@@ -322,6 +322,9 @@ function specs(): Record<string, RouteSpec> {
       params: { id: room },
       query: { period: ['daily', 'enum'], at: [periodIdAt('daily', Date.now()), 'period-id'], limit: ['5', 'limit'] },
     },
+    'GET /v1/users/:id': { params: { id: [w.target.userId, 'uuid-path'] } },
+    'GET /v1/users/:id/followers': { params: { id: [w.target.userId, 'uuid-path'] }, query: page },
+    'GET /v1/users/:id/following': { params: { id: [w.target.userId, 'uuid-path'] }, query: page },
     'GET /v1/me/following': { query: page },
     'GET /v1/me/blocked': { query: page },
     'GET /v1/gifts': { query: { region: ['IN', 'region'] } },
@@ -627,7 +630,7 @@ describe('methods', () => {
 describe('cursors that are ours in shape but not real', () => {
   it('answers 400 for impossible dates and malformed keys in every kind of cursor', async () => {
     const cursors = hostileValues('cursor').map(([, v]) => v as string);
-    const lists = ['/v1/rooms?sort=new', '/v1/rooms?sort=following', '/v1/rooms?sort=popular', `/v1/rooms/${w.room.id}/members?limit=5`, `/v1/rooms/${w.room.id}/bans?limit=5`, `/v1/rooms/${w.room.id}/moderation-log?limit=5`, `/v1/rooms/${w.room.id}/messages?limit=5`, `/v1/rooms/${w.room.id}/playlist?limit=5`, '/v1/me/following?limit=5', '/v1/me/blocked?limit=5'];
+    const lists = ['/v1/rooms?sort=new', '/v1/rooms?sort=following', '/v1/rooms?sort=popular', `/v1/rooms/${w.room.id}/members?limit=5`, `/v1/rooms/${w.room.id}/bans?limit=5`, `/v1/rooms/${w.room.id}/moderation-log?limit=5`, `/v1/rooms/${w.room.id}/messages?limit=5`, `/v1/rooms/${w.room.id}/playlist?limit=5`, '/v1/me/following?limit=5', '/v1/me/blocked?limit=5', `/v1/users/${w.target.userId}/followers?limit=5`, `/v1/users/${w.target.userId}/following?limit=5`];
     const failures: string[] = [];
     for (const list of lists) {
       for (const cursor of cursors) {

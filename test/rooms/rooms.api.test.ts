@@ -140,7 +140,9 @@ describe('creating, reading, updating and closing a room', () => {
 
     const read = await as(await createUser(stack)).get(reply.headers.get('location')!.replace(/^\/v1/, ''));
     expect(read.status).toBe(200);
-    expect(read.body).toEqual({ ...reply.body, memberCount: 0 });
+    // A password room shows an outsider no seats, and only its owner's badges.
+    const ownerBadges = { vipTier: 0, wealthLevel: 0, charmLevel: 0, cpPartnerId: null };
+    expect(read.body).toEqual({ ...reply.body, memberCount: 0, users: { [owner.userId]: ownerBadges } });
     expect(JSON.stringify(read.body)).not.toMatch(/sesame|scrypt|passwordHash/);
   });
 
