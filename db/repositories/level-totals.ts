@@ -27,7 +27,10 @@ export interface PendingLevelUp extends LevelUp {
  * users.coins_spent / diamonds_received / gifts_sent and the levels read from them, changed
  * inside the caller's transaction (the gift send's, a reversal's), so the totals are exactly the
  * gifts that committed: a replayed send commits nothing, so it adds nothing. Rows are locked in
- * id order, after whatever wallet the caller locked (wallets before users, everywhere).
+ * id order, after whatever wallet the caller locked (wallets before users, everywhere), and
+ * FOR NO KEY UPDATE: the send's own inserts hold KEY SHARE locks on the same users rows (the
+ * foreign keys of gift_sends and gift_receipts), which a FOR UPDATE would wait on crosswise
+ * between two sends (a deadlock); NO KEY UPDATE does not conflict with them.
  * A level that rose is recorded in level_ups in the same transaction: the outbox its
  * announcement is sent from, and re-sent from by the periodic re-check if the process died.
  */
@@ -45,7 +48,7 @@ export class LevelTotals {
     if (merged.size === 0) return [];
     const ids = [...merged.keys()].sort();
     const rows = (await tx.query(
-      `SELECT id, coins_spent, diamonds_received, gifts_sent, wealth_level, charm_level FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+      `SELECT id, coins_spent, diamonds_received, gifts_sent, wealth_level, charm_level FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
       [ids],
     )) as TotalsRow[];
     const next = rows.map((r) => {
