@@ -72,6 +72,11 @@ import { mediaRoutes, staffMediaRoutes } from './media/routes';
 import { mediaServerFromConfig, type MediaServer } from '../platform/media/livekit';
 import { createMediaPresence, mediaAccessFromConfig } from '../services/media';
 import { mediaTokenRoutes, mediaWebhookRoutes } from './media/livekit-routes';
+import { InboxNotifier, type Notifier } from '../services/notifications/notifier';
+import { LevelAnnouncer } from '../services/levels/level-announcer';
+import { MedalService } from '../services/medals/medal-service';
+import { levelTableRoutes, myLevelRoutes } from './levels/routes';
+import { medalCatalogueRoutes, myMedalRoutes } from './medals/routes';
 
 export interface ApiDeps {
   config: Config;
@@ -95,8 +100,10 @@ export interface ApiDeps {
   objectStore?: ObjectStore;
   /** The media server (LiveKit); undefined: from config; null: none (rooms work silent). */
   media?: MediaServer | null;
-  /** Where claims, gifts and sign-ins are told to status features; default: this process's own. */
+  /** Where claims, gifts and sign-ins are told to status features; default: this process's own, with the medal listener. */
   progress?: ProgressEvents;
+  /** How features tell users things (level-ups, medals); default: the inbox + socket event. */
+  notifier?: Notifier;
 }
 
 /** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
@@ -122,13 +129,18 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const policyProblems = validatePolicy(rewardPolicy);
   if (policyProblems.length) throw new Error(`invalid daily-reward configuration: ${policyProblems.join('; ')}`);
   const flows = new DailyRewardFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, rewardPolicy);
-  const progress = deps.progress ?? createProgressEvents({ logger });
 
   const metrics = deps.metrics ?? createMetrics();
   const access = deps.access ?? createAccessChecks({ config, dataSource: deps.dataSource, redis: deps.redis, logger });
   const bans = access.bans;
   // Revocations announced here also reach this process's in-memory copy at once.
   const userEvents = announcingRevocations(new RedisUserEventPublisher(deps.redis), access.revokedSessions);
+  // Levels and medals: medals award from progress events (and the worker's periodic re-check);
+  // level-ups a gift send raised are announced after it commits.
+  const notifier = deps.notifier ?? new InboxNotifier(deps.dataSource, userEvents);
+  const medals = new MedalService({ dataSource: deps.dataSource, notifier, settings: { displaySlots: config.MEDAL_DISPLAY_SLOTS }, logger });
+  const progress = deps.progress ?? createProgressEvents({ logger, listeners: [medals] });
+  const levelAnnouncer = new LevelAnnouncer({ dataSource: deps.dataSource, notifier, events: userEvents, progress, logger });
   const { sessions, signIn, social } = createAuthServices({ ...deps, metrics, bans, events: userEvents });
 
   const gifts = deps.gifts ?? createGiftCatalog({ ...deps, registry: metrics.registry });
@@ -244,11 +256,13 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     dataSource: deps.dataSource,
     live: roomServices.live,
     catalog: gifts,
-    listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }, giftProgress(progress)],
+    listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }, giftProgress(progress), levelAnnouncer.giftListener()],
     onRefused: (code) => metrics.giftRefusals.inc({ code }),
     onListenerError: (err) => logger.warn({ err }, 'after a gift committed, telling the room or the rankings failed'),
   });
   userRoutes.use(walletRoutes({ wallet: economy.wallet }).routes());
+  userRoutes.use(myLevelRoutes({ dataSource: deps.dataSource }).routes());
+  userRoutes.use(myMedalRoutes({ medals }).routes());
   userRoutes.use(giftSendRoutes({ gifts: economy.gifts }).routes());
   userRoutes.use(
     rechargeRoutes({
@@ -286,8 +300,14 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     }).routes(),
   );
 
+  // Reference data anyone may read (the app shows them before sign-in too).
+  const referenceRoutes = new Router<ApiState>();
+  referenceRoutes.use(levelTableRoutes().routes());
+  referenceRoutes.use(medalCatalogueRoutes({ medals }).routes());
+
   const v1 = new Router<ApiState>({ prefix: '/v1' });
   v1.use(publicRoutes.routes(), publicRoutes.allowedMethods());
+  v1.use(referenceRoutes.routes(), referenceRoutes.allowedMethods());
   // Not thrown: the routers then set the Allow header on a 405, and errorResponses adds the body.
   v1.use(signInRoutes.routes(), signInRoutes.allowedMethods());
   v1.use(socialRoutes.routes(), socialRoutes.allowedMethods());

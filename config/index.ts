@@ -166,6 +166,15 @@ const schema = z
     EXCHANGE_COINS_PER_LOT: z.coerce.number().int().min(1).default(70),
     EXCHANGE_MIN_DIAMONDS: z.coerce.number().int().min(1).default(100),
 
+    /** Levels and medals (docs/status/levels.md). Medals a profile shows at most. */
+    MEDAL_DISPLAY_SLOTS: z.coerce.number().int().min(3).max(5).default(3),
+    /** How often the status re-check runs (level-ups and medals a lost event left behind). */
+    STATUS_RECHECK_INTERVAL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(600),
+    /** How far back each re-check looks for active users (overlaps runs, so a missed run is covered). */
+    STATUS_RECHECK_LOOKBACK_MINUTES: z.coerce.number().int().min(5).max(7 * 24 * 60).default(120),
+    /** Users one re-check evaluates at most (the rest wait for the next run's window). */
+    STATUS_RECHECK_MAX_USERS: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
+
     /**
      * Media (README "Voice, video and music"). The LiveKit SFU that carries rooms' audio and video:
      * the URL phones connect to, and the API key and secret that sign join tokens and server calls

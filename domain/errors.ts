@@ -129,6 +129,8 @@ export const ErrorCode = {
   MediaInUse: 'MEDIA_IN_USE',
   MediaUrlNotAccepted: 'MEDIA_URL_NOT_ACCEPTED',
   WebhookSignatureInvalid: 'WEBHOOK_SIGNATURE_INVALID',
+  MedalNotHeld: 'MEDAL_NOT_HELD',
+  MedalDisplayTooMany: 'MEDAL_DISPLAY_TOO_MANY',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

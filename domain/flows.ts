@@ -30,6 +30,8 @@ export const FlowKind = {
   Referral: 'referral',
   /** One flow per CP proposal (`cp-proposal:<proposalId>`): the ring's coins held until answered. */
   CpProposal: 'cp-proposal',
+  /** The scheduled re-check of levels and medals (level-ups and awards a lost event left behind). */
+  StatusRecheck: 'status-recheck',
 } as const;
 export type FlowKind = (typeof FlowKind)[keyof typeof FlowKind];
 

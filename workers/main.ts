@@ -20,6 +20,8 @@ import { RoomLiveState } from '../db/live/room-live-state';
 import { liveStateSettingsFromConfig } from '../services/rooms';
 import { createSeatBinder, mediaAccessFromConfig } from '../services/media';
 import { createProgressEvents } from '../services/progress';
+import { MedalService } from '../services/medals/medal-service';
+import { InboxNotifier } from '../services/notifications/notifier';
 
 /** GET /metrics for Prometheus; anything else 404. */
 function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
@@ -49,6 +51,11 @@ async function main(): Promise<void> {
   const redis = createRedis(config.REDIS_URL, { name: 'aura-worker' });
   // A client for what activities start (settlement flows) and for the schedules.
   const temporal = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
+  const events = new RedisUserEventPublisher(redis);
+  // Level-ups and medals tell users through this; medals award from credited recharges here.
+  const notifier = new InboxNotifier(dataSource, events);
+  const medals = new MedalService({ dataSource, notifier, settings: { displaySlots: config.MEDAL_DISPLAY_SLOTS }, logger });
+  const progress = createProgressEvents({ logger, listeners: [medals] });
   const { worker, connection } = await createAuraWorker(
     {
       address: config.TEMPORAL_ADDRESS,
@@ -59,7 +66,9 @@ async function main(): Promise<void> {
     {
       dataSource,
       redis,
-      events: new RedisUserEventPublisher(redis),
+      events,
+      notifier,
+      statusLogger: logger,
       secrets: new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY),
       sms: smsSenderFromConfig(config, redis),
       codeTtlMinutes: Math.round(config.OTP_CODE_TTL_SECONDS / 60),
@@ -73,7 +82,7 @@ async function main(): Promise<void> {
       }),
       giftMetrics: metrics,
       // Credited recharges are told to status features (medals, referral milestones).
-      progress: createProgressEvents({ logger }),
+      progress,
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
     },

@@ -5,6 +5,8 @@ import { FlowKind, SearchAttribute } from '../domain/flows';
 import type { GiftSettlementDispatchInput } from '../workflows/gift-settlement/definitions';
 import { giftFraudScanSchedule } from '../workflows/gift-fraud/schedule';
 import { VOIDED_PURCHASES_SCHEDULE_ID, voidedPurchasesSchedule } from '../workflows/recharge/schedule';
+import { statusRecheckSchedule } from '../workflows/status-recheck/schedule';
+import type { StatusRecheckInput } from '../workflows/status-recheck/workflow';
 
 /**
  * Temporal Schedules the project runs, created or brought up to date at every worker start (so
@@ -88,7 +90,28 @@ export const googlePlayVoidedPurchases: ScheduleDefinition = {
   },
 };
 
-export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan, googlePlayVoidedPurchases];
+/** Levels and medals: level-ups and awards a lost progress event left behind (docs/status/levels.md). */
+export const statusRecheck: ScheduleDefinition = {
+  id: statusRecheckSchedule.scheduleId,
+  build(config) {
+    const input: StatusRecheckInput = { lookbackMinutes: config.STATUS_RECHECK_LOOKBACK_MINUTES, maxUsers: config.STATUS_RECHECK_MAX_USERS };
+    return {
+      spec: { intervals: [{ every: `${config.STATUS_RECHECK_INTERVAL_SECONDS} seconds` }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: statusRecheckSchedule.workflowType,
+        workflowId: statusRecheckSchedule.workflowIdPrefix,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        args: [input],
+        workflowExecutionTimeout: RUN_TIMEOUT,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: SearchAttribute.FlowKind, value: statusRecheckSchedule.flowKind }]),
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes' },
+    };
+  },
+};
+
+export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan, googlePlayVoidedPurchases, statusRecheck];
 
 export interface EnsuredSchedule {
   id: string;

@@ -2,6 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { utcDayBounds, type ReceiverDayTotals, type UtcDay } from '../../domain/economy/settlement';
 import { Ledger } from './ledger';
+import { LevelTotals } from './level-totals';
 
 export type ReversalReason = 'clawback' | 'review';
 
@@ -66,6 +67,7 @@ const RECEIPT_COLUMNS = 'id, send_id, sender_id, receiver_id, room_id, coins, di
  */
 export class GiftReceipts {
   private readonly ledger: Ledger;
+  private readonly levels = new LevelTotals();
 
   constructor(dataSource: DataSource, ledger?: Ledger) {
     this.ledger = ledger ?? new Ledger(dataSource);
@@ -149,7 +151,11 @@ export class GiftReceipts {
    * Reverses open (pending or held) receipts and refunds each one's coins to its sender
    * (`gift_refund:<receiptId>`, through `Ledger.creditCoins`, so a refund also pays down coins
    * owed). Receipts already settled or reversed are skipped: the returned list is exactly what
-   * this call reversed, for rankings to subtract after the commit.
+   * this call reversed, for rankings to subtract after the commit. A reversed gift also leaves
+   * the level totals (the sender's coins spent and gifts sent, the receiver's diamonds
+   * received): a refunded purchase or a rejected flag must not leave the level it bought. The
+   * levels follow the totals down; a medal already awarded stays, and a level reached again is
+   * not announced twice.
    */
   async reverseReceipts(tx: EntityManager, receiptIds: readonly (string | number)[], reason: ReversalReason): Promise<ReversedReceipt[]> {
     const ids = receiptIdList(receiptIds);
@@ -181,6 +187,7 @@ export class GiftReceipts {
         tx,
       );
     }
+    await this.levels.subtractReceipts(tx, reversed.map((r) => r.id), new Date());
     return reversed.map(({ state: _state, ...rest }) => rest);
   }
 

@@ -4,6 +4,8 @@ import type { RoomLiveState } from '../../db/live/room-live-state';
 import { LiveStateRefusal } from '../../db/live/room-live-state';
 import { AppError, ErrorCode } from '../../domain/errors';
 import { giftTotals, offerTo, type CatalogGift, type GiftTarget } from '../../domain/economy/gifts';
+import type { LevelUp } from '../../domain/levels/levels';
+import { LevelTotals } from '../../db/repositories/level-totals';
 import { fingerprint, type ReplayableRequests, type StoredResponse } from '../idempotency/replayable-requests';
 
 /** Reads the catalog (cache-first); the send trusts its price and value for this gift. */
@@ -21,6 +23,8 @@ export interface CommittedGift {
   quantity: number;
   totalCoins: number;
   receivers: { userId: string; receiptId: string; coins: number; diamonds: number }[];
+  /** Wealth (sender) and charm (receivers) levels this send raised, recorded in its transaction. */
+  levelUps?: LevelUp[];
 }
 
 /** Told once per committed send (never for a replay); must not throw (the gift is already sent). */
@@ -74,6 +78,7 @@ interface SenderRow {
  */
 export class GiftService {
   private readonly clock: () => number;
+  private readonly levels = new LevelTotals();
 
   constructor(private readonly deps: GiftServiceDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -116,8 +121,10 @@ export class GiftService {
   }
 
   /**
-   * The transaction, in four statements after the key's check: lock the sender's wallet (with
-   * who blocks whom), count the caps, then debit + send + receipts in one statement.
+   * The transaction, after the key's check: lock the sender's wallet (with who blocks whom),
+   * count the caps, debit + send + receipts in one statement, then the level totals (the
+   * sender's coins spent, each receiver's diamonds received) last, so the receivers' user rows
+   * are held only for the commit that follows.
    */
   private async commit(request: SendGift, gift: CatalogGift, receivers: string[], tx: EntityManager): Promise<CommittedGift & { coinBalance: number }> {
     const { senderId, roomId, quantity } = request;
@@ -172,6 +179,16 @@ export class GiftService {
       ],
     )) as { id: string; receiver_id: string }[];
     if (receipts.length !== kept.length) throw new Error(`gift ${sendId}: ${receipts.length} receipts written for ${kept.length} receivers`);
+    // Totals count what committed, so a replay (which commits nothing) adds nothing. Counted at
+    // the send, pending diamonds included; a reversal takes a receipt back out (GiftReceipts).
+    const levelUps = await this.levels.apply(
+      tx,
+      [
+        { userId: senderId, coinsSpent: totals.totalCoins, giftsSent: quantity * kept.length },
+        ...kept.map((userId) => ({ userId, diamondsReceived: totals.diamondsPerReceiver })),
+      ],
+      now,
+    );
     const receiptOf = new Map(receipts.map((r) => [r.receiver_id, String(r.id)]));
     return {
       sendId,
@@ -183,6 +200,7 @@ export class GiftService {
       totalCoins: totals.totalCoins,
       receivers: kept.map((userId) => ({ userId, receiptId: receiptOf.get(userId)!, coins: totals.coinsPerReceiver, diamonds: totals.diamondsPerReceiver })),
       coinBalance: coins - totals.totalCoins,
+      levelUps,
     };
   }
 

@@ -43,6 +43,7 @@ export type FieldKind =
   | 'content-type'
   | 'byte-count'
   | 'gift-id-path'
+  | 'medal-ids'
   | 'object';
 
 const ID = '3f1e2d4c-5b6a-4789-8abc-def012345678';
@@ -293,6 +294,25 @@ export function hostileValues(kind: FieldKind): [string, unknown][] {
         ['right-to-left override', 'https://youtu.be/\u202eabcdefghijk'],
         ['over-long', `https://youtu.be/${OVERLONG}`],
         ['a number', 5],
+      ];
+    case 'medal-ids':
+      // The caller holds no medals, so a well-formed id is refused too (not held).
+      return [
+        ['a string', 'streak-7'],
+        ['null', null],
+        ['an object', { 0: 'streak-7' }],
+        ['a number inside', [7]],
+        ['null inside', [null]],
+        ['upper case', ['STREAK-7']],
+        ['NUL inside', ['streak-7\u0000']],
+        ['right-to-left override', ['\u202estreak-7']],
+        ['a path that climbs out', ['../streak-7']],
+        ['over-long id', ['m'.repeat(65)]],
+        ['a repeat', ['streak-7', 'streak-7']],
+        ['not held', ['streak-7']],
+        ['unknown', ['no-such-medal']],
+        ['too many', ['streak-7', 'first-gift', 'first-recharge', 'vip-1', 'vip-3', 'gifts-100']],
+        ['far too many', Array.from({ length: 500 }, (_, i) => `m-${i}`)],
       ];
     case 'int':
       return BAD_JSON_INTS;

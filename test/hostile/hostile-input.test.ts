@@ -149,7 +149,7 @@ function isErrorShape(body: unknown): boolean {
 
 // -- What must not change ------------------------------------------------------------------------
 
-const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'user_medals', 'medals', 'level_ups', 'medal_item_grants'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -353,6 +353,11 @@ function specs(): Record<string, RouteSpec> {
     'POST /v1/wallet/recharges/google-play': { body: { productId: ['coins_500', 'enum'], purchaseToken: ['hostile-purchase-token-0001.AO-J1Oz', 'token'] } },
     'GET /v1/wallet/recharges/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
     'POST /v1/rooms/:id/media/token': { params: { id: room } },
+    'GET /v1/levels': { anonymous: true },
+    'GET /v1/me/levels': {},
+    'GET /v1/medals': { anonymous: true },
+    'GET /v1/me/medals': {},
+    'PUT /v1/me/medals/display': { body: { medalIds: [[], 'medal-ids'] } },
     // Signed by the media server, not by a user: every hostile variant is unsigned (401).
     'POST /v1/media/livekit/webhook': { anonymous: true, shellOnly: true },
   };
