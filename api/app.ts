@@ -69,6 +69,8 @@ import { mediaRoutes, staffMediaRoutes } from './media/routes';
 import { mediaServerFromConfig, type MediaServer } from '../platform/media/livekit';
 import { createMediaPresence, mediaAccessFromConfig } from '../services/media';
 import { mediaTokenRoutes, mediaWebhookRoutes } from './media/livekit-routes';
+import { createReferralServices } from '../services/referrals';
+import { referralRoutes } from './referrals/routes';
 
 export interface ApiDeps {
   config: Config;
@@ -120,6 +122,9 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   if (policyProblems.length) throw new Error(`invalid daily-reward configuration: ${policyProblems.join('; ')}`);
   const flows = new DailyRewardFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, rewardPolicy);
   const progress = deps.progress ?? createProgressEvents({ logger });
+  // Referrals: attribution at sign-up, and nudges of referees' flows from sign-ins and claims.
+  const referrals = createReferralServices({ config, dataSource: deps.dataSource, redis: deps.redis, temporal: deps.temporal, logger });
+  progress.add(referrals.nudges);
 
   const metrics = deps.metrics ?? createMetrics();
   const access = deps.access ?? createAccessChecks({ config, dataSource: deps.dataSource, redis: deps.redis, logger });
@@ -176,8 +181,9 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       whenRedisIsDown: 'closed',
     }),
     progress,
+    referrals: referrals.attribution,
   });
-  const socialRoutes = socialSignInRoutes({ social, signInLimit, progress });
+  const socialRoutes = socialSignInRoutes({ social, signInLimit, progress, referrals: referrals.attribution });
 
   const userRoutes = new Router<ApiState>();
   userRoutes.use(requireAccessToken(deps.tokens, access.revokedSessions, bans));
@@ -232,6 +238,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
   const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
   userRoutes.use(rankingRoutes({ pages: new RankingPages({ rankings, users, rooms: new RoomDirectory(deps.dataSource, { mediaUrl }) }) }).routes());
+  userRoutes.use(referralRoutes({ attribution: referrals.attribution, records: referrals.records, leaderboard: referrals.leaderboard, users }).routes());
   userRoutes.use(giftRoutes({ catalog: gifts, regions: new ViewerRegions(deps.dataSource, gifts, logger) }).routes());
   const giftReceipts = new GiftReceipts(deps.dataSource);
   const giftAnnouncer = deps.giftAnnouncer ?? createGiftAnnouncer({ config, redis: deps.redis, live: roomServices.live, logger, metricsRegistry: metrics.registry });

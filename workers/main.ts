@@ -20,6 +20,8 @@ import { RoomLiveState } from '../db/live/room-live-state';
 import { liveStateSettingsFromConfig } from '../services/rooms';
 import { createSeatBinder, mediaAccessFromConfig } from '../services/media';
 import { createProgressEvents } from '../services/progress';
+import { createReferralServices } from '../services/referrals';
+import { InboxNotifier } from '../services/notifications/notifier';
 
 /** GET /metrics for Prometheus; anything else 404. */
 function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
@@ -49,6 +51,8 @@ async function main(): Promise<void> {
   const redis = createRedis(config.REDIS_URL, { name: 'aura-worker' });
   // A client for what activities start (settlement flows) and for the schedules.
   const temporal = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
+  // Referral payouts count on the leaderboards; credited recharges nudge referees' flows.
+  const referrals = createReferralServices({ config, dataSource, redis, temporal, logger });
   const { worker, connection } = await createAuraWorker(
     {
       address: config.TEMPORAL_ADDRESS,
@@ -73,7 +77,9 @@ async function main(): Promise<void> {
       }),
       giftMetrics: metrics,
       // Credited recharges are told to status features (medals, referral milestones).
-      progress: createProgressEvents({ logger }),
+      progress: createProgressEvents({ logger, listeners: [referrals.nudges] }),
+      referralLeaderboard: referrals.leaderboard,
+      notifier: new InboxNotifier(dataSource, new RedisUserEventPublisher(redis)),
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
     },
