@@ -6,6 +6,9 @@ import { createRechargeActivities, type RechargeActivityDeps } from './recharge'
 import { createStatusRecheckActivities, type StatusRecheckActivityDeps } from './status-recheck';
 
 export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & StatusRecheckActivityDeps;
+import { createReferralActivities, type ReferralActivityDeps } from './referral';
+
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & ReferralActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -16,5 +19,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createGiftSettlementActivities(deps),
     ...createRechargeActivities(deps),
     ...createStatusRecheckActivities(deps),
+    ...createReferralActivities(deps),
   };
 }

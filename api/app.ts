@@ -77,6 +77,8 @@ import { LevelAnnouncer } from '../services/levels/level-announcer';
 import { MedalService } from '../services/medals/medal-service';
 import { levelTableRoutes, myLevelRoutes } from './levels/routes';
 import { medalCatalogueRoutes, myMedalRoutes } from './medals/routes';
+import { createReferralServices } from '../services/referrals';
+import { referralRoutes } from './referrals/routes';
 
 export interface ApiDeps {
   config: Config;
@@ -129,6 +131,10 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const policyProblems = validatePolicy(rewardPolicy);
   if (policyProblems.length) throw new Error(`invalid daily-reward configuration: ${policyProblems.join('; ')}`);
   const flows = new DailyRewardFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, rewardPolicy);
+  const progress = deps.progress ?? createProgressEvents({ logger });
+  // Referrals: attribution at sign-up, and nudges of referees' flows from sign-ins and claims.
+  const referrals = createReferralServices({ config, dataSource: deps.dataSource, redis: deps.redis, temporal: deps.temporal, logger });
+  progress.add(referrals.nudges);
 
   const metrics = deps.metrics ?? createMetrics();
   const access = deps.access ?? createAccessChecks({ config, dataSource: deps.dataSource, redis: deps.redis, logger });
@@ -191,8 +197,9 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       whenRedisIsDown: 'closed',
     }),
     progress,
+    referrals: referrals.attribution,
   });
-  const socialRoutes = socialSignInRoutes({ social, signInLimit, progress });
+  const socialRoutes = socialSignInRoutes({ social, signInLimit, progress, referrals: referrals.attribution });
 
   const userRoutes = new Router<ApiState>();
   userRoutes.use(requireAccessToken(deps.tokens, access.revokedSessions, bans));
@@ -248,6 +255,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
   const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
   userRoutes.use(rankingRoutes({ pages: new RankingPages({ rankings, users, rooms: new RoomDirectory(deps.dataSource, { mediaUrl }) }) }).routes());
+  userRoutes.use(referralRoutes({ attribution: referrals.attribution, records: referrals.records, leaderboard: referrals.leaderboard, users }).routes());
   userRoutes.use(giftRoutes({ catalog: gifts, regions: new ViewerRegions(deps.dataSource, gifts, logger) }).routes());
   const giftReceipts = new GiftReceipts(deps.dataSource);
   const giftAnnouncer = deps.giftAnnouncer ?? createGiftAnnouncer({ config, redis: deps.redis, live: roomServices.live, logger, metricsRegistry: metrics.registry });

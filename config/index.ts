@@ -241,6 +241,29 @@ const schema = z
       .pipe(z.array(z.number().int().positive()).length(7))
       .default([10, 20, 30, 40, 50, 60, 150]),
     DAILY_REWARD_REMINDER_LEAD_HOURS: z.coerce.number().int().min(1).max(23).default(4),
+
+    /** Invite links are https://<REFERRAL_LINK_BASE>/i/<code> (a host, optionally with a path). */
+    REFERRAL_LINK_BASE: z
+      .string()
+      .regex(/^[a-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._-]+)*$/, 'a host name, optionally with a port and a path')
+      .default('aura.app'),
+    /** Days after attribution in which a referee's milestones pay. */
+    REFERRAL_WINDOW_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+    /** How often each referral flow re-reads the records on its own (nudges look at once). */
+    REFERRAL_CHECK_HOURS: z.coerce.number().min(0.05).max(168).default(12),
+    /** Coins for the referrer and for the referee at each milestone: active-days, first-recharge, streak-7. */
+    REFERRAL_REFERRER_COINS: csv
+      .transform((parts) => parts.map(Number))
+      .pipe(z.array(z.number().int().min(0).max(1_000_000)).length(3))
+      .default([100, 300, 200]),
+    REFERRAL_REFEREE_COINS: csv
+      .transform((parts) => parts.map(Number))
+      .pipe(z.array(z.number().int().min(0).max(1_000_000)).length(3))
+      .default([50, 100, 100]),
+    /** Hours after sign-up a code may still be attributed (POST /v1/me/referral/attribution). */
+    REFERRAL_LATE_ATTRIBUTION_HOURS: z.coerce.number().int().min(0).max(168).default(24),
+    /** Days a session's address counts for the same-network rule. */
+    REFERRAL_NETWORK_WINDOW_DAYS: z.coerce.number().int().min(0).max(365).default(30),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {

@@ -131,6 +131,7 @@ export const ErrorCode = {
   WebhookSignatureInvalid: 'WEBHOOK_SIGNATURE_INVALID',
   MedalNotHeld: 'MEDAL_NOT_HELD',
   MedalDisplayTooMany: 'MEDAL_DISPLAY_TOO_MANY',
+  ReferralRefused: 'REFERRAL_REFUSED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

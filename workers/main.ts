@@ -21,6 +21,7 @@ import { liveStateSettingsFromConfig } from '../services/rooms';
 import { createSeatBinder, mediaAccessFromConfig } from '../services/media';
 import { createProgressEvents } from '../services/progress';
 import { MedalService } from '../services/medals/medal-service';
+import { createReferralServices } from '../services/referrals';
 import { InboxNotifier } from '../services/notifications/notifier';
 
 /** GET /metrics for Prometheus; anything else 404. */
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
   const notifier = new InboxNotifier(dataSource, events);
   const medals = new MedalService({ dataSource, notifier, settings: { displaySlots: config.MEDAL_DISPLAY_SLOTS }, logger });
   const progress = createProgressEvents({ logger, listeners: [medals] });
+  // Referral payouts count on the leaderboards; credited recharges nudge referees' flows.
+  const referrals = createReferralServices({ config, dataSource, redis, temporal, logger });
   const { worker, connection } = await createAuraWorker(
     {
       address: config.TEMPORAL_ADDRESS,
@@ -83,6 +86,9 @@ async function main(): Promise<void> {
       giftMetrics: metrics,
       // Credited recharges are told to status features (medals, referral milestones).
       progress,
+      progress: createProgressEvents({ logger, listeners: [referrals.nudges] }),
+      referralLeaderboard: referrals.leaderboard,
+      notifier: new InboxNotifier(dataSource, new RedisUserEventPublisher(redis)),
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
     },

@@ -9,9 +9,19 @@ import type { ApiContext, ApiState } from '../http/context';
 import { entityId } from '../../domain/input/fields';
 import { noBody, parseInput } from '../http/validate';
 import { deviceFields, deviceIdHeader } from './device-fields';
+import { inviteCodeField } from '../referrals/invite-code-field';
+import type { ReferralAttribution } from '../../services/referrals/attribution';
 
 const otpRequestBody = z.object({ phone: z.string().min(4).max(32) }).strict();
-const otpVerifyBody = z.object({ phone: z.string().min(4).max(32), code: z.string().regex(/^\d{6}$/, 'six digits'), device: deviceFields }).strict();
+const otpVerifyBody = z
+  .object({
+    phone: z.string().min(4).max(32),
+    code: z.string().regex(/^\d{6}$/, 'six digits'),
+    device: deviceFields,
+    // Checked for its form with the rest of the body (before the code is spent); what it names never fails the sign-in.
+    inviteCode: inviteCodeField.optional(),
+  })
+  .strict();
 const refreshBody = z.object({ refreshToken: z.string().min(20).max(200) }).strict();
 
 export interface AuthRouteDeps {
@@ -24,6 +34,8 @@ export interface AuthRouteDeps {
   refreshLimit: Middleware<ApiState>;
   /** Told of every sign-in (status features count active days). */
   progress?: ProgressEvents;
+  /** Attributes a new user who signed up with an invite code; without it the code is ignored. */
+  referrals?: Pick<ReferralAttribution, 'atSignUp'>;
 }
 
 /** Phone OTP sign-in and token refresh: public routes. Each parses, calls the sign-in service and answers. */
@@ -51,8 +63,13 @@ export function authRoutes(deps: AuthRouteDeps): Router<ApiState> {
       ip: ctx.ip,
       lockDeviceId: device.id ?? deviceIdHeader(ctx),
     });
+    // Never fails the sign-in: the code's fate is answered beside the tokens.
+    const referral =
+      body.inviteCode !== undefined && deps.referrals
+        ? { referral: await deps.referrals.atSignUp(signedIn.user, body.inviteCode, { deviceId: device.id ?? deviceIdHeader(ctx), ip: ctx.ip }) }
+        : {};
     deps.progress?.emit({ kind: 'signed-in', userId: signedIn.user.id, at: new Date() });
-    ctx.body = signedIn;
+    ctx.body = { ...signedIn, ...referral };
   });
 
   router.post('/refresh', deps.refreshLimit, async (ctx) => {

@@ -5,7 +5,9 @@ import { z } from 'zod';
 import type { SocialSignIn } from '../../services/auth/social-sign-in';
 import type { ApiState } from '../http/context';
 import { parseInput } from '../http/validate';
-import { deviceFields } from './device-fields';
+import { deviceFields, deviceIdHeader } from './device-fields';
+import { inviteCodeField } from '../referrals/invite-code-field';
+import type { ReferralAttribution } from '../../services/referrals/attribution';
 
 const providerParam = z.object({ provider: z.enum(['google', 'apple', 'facebook']) });
 const socialBody = z
@@ -13,18 +15,30 @@ const socialBody = z
     token: z.string().min(20).max(8192),
     nonce: z.string().min(8).max(256).optional(),
     device: deviceFields,
+    // Sign-in only (refused when linking): checked for its form; what it names never fails the sign-in.
+    inviteCode: inviteCodeField.optional(),
   })
   .strict();
 
 /** `POST /auth/social/:provider`: Google, Apple or Facebook sign-in (public, rate-limited). */
-export function socialSignInRoutes(deps: { social: SocialSignIn; signInLimit: Middleware<ApiState>; progress?: ProgressEvents }): Router<ApiState> {
+export function socialSignInRoutes(deps: {
+  social: SocialSignIn;
+  signInLimit: Middleware<ApiState>;
+  progress?: ProgressEvents;
+  /** Attributes a new user who signed up with an invite code; without it the code is ignored. */
+  referrals?: Pick<ReferralAttribution, 'atSignUp'>;
+}): Router<ApiState> {
   const router = new Router<ApiState>({ prefix: '/auth' });
   router.post('/social/:provider', deps.signInLimit, async (ctx) => {
     const { provider } = parseInput(providerParam, ctx.params);
     const body = parseInput(socialBody, ctx.request.body);
     const signedIn = await deps.social.signIn(provider, body.token, body.nonce, { deviceId: body.device?.id, deviceName: body.device?.name, ip: ctx.ip });
+    const referral =
+      body.inviteCode !== undefined && deps.referrals
+        ? { referral: await deps.referrals.atSignUp(signedIn.user, body.inviteCode, { deviceId: body.device?.id ?? deviceIdHeader(ctx), ip: ctx.ip }) }
+        : {};
     deps.progress?.emit({ kind: 'signed-in', userId: signedIn.user.id, at: new Date() });
-    ctx.body = signedIn;
+    ctx.body = { ...signedIn, ...referral };
   });
   return router;
 }
@@ -35,7 +49,7 @@ export function identityRoutes(deps: { social: SocialSignIn }): Router<ApiState>
 
   router.post('/:provider', async (ctx) => {
     const { provider } = parseInput(providerParam, ctx.params);
-    const body = parseInput(socialBody, ctx.request.body);
+    const body = parseInput(socialBody.omit({ inviteCode: true }).strict(), ctx.request.body);
     ctx.body = { items: await deps.social.link(ctx.state.auth!.userId, provider, body.token, body.nonce) };
   });
 

@@ -44,6 +44,7 @@ export type FieldKind =
   | 'byte-count'
   | 'gift-id-path'
   | 'medal-ids'
+  | 'invite-code'
   | 'object';
 
 const ID = '3f1e2d4c-5b6a-4789-8abc-def012345678';
@@ -316,6 +317,18 @@ export function hostileValues(kind: FieldKind): [string, unknown][] {
       ];
     case 'int':
       return BAD_JSON_INTS;
+    case 'invite-code':
+      // Only the form is refused (400); a well-formed code that names nobody is a refusal beside the answer.
+      return [
+        ...BAD_TEXT,
+        ['a space', 'ABCD EFGH'],
+        ['empty', ''],
+        ['fullwidth letters', '\uff21\uff22\uff23\uff24\uff25\uff26'],
+        ['a slash', 'ABCD/EFGH'],
+        ['over-long', 'A'.repeat(33)],
+        ...WRONG_TYPES,
+        ['null', null],
+      ];
     case 'object':
       return [['a string', 'x'], ['an array', [{}]], ['null', null], ['a number', 5]];
   }

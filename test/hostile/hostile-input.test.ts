@@ -150,6 +150,7 @@ function isErrorShape(body: unknown): boolean {
 // -- What must not change ------------------------------------------------------------------------
 
 const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'user_medals', 'medals', 'level_ups', 'medal_item_grants'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'referrals', 'referral_refusals', 'referral_payouts'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -210,7 +211,12 @@ function specs(): Record<string, RouteSpec> {
     'POST /v1/auth/otp/request': { anonymous: true, body: { phone: ['+447400123456', 'phone'] } },
     'POST /v1/auth/otp/verify': {
       anonymous: true,
-      body: { phone: ['+447400123456', 'phone'], code: ['123456', 'otp-code'], device: [{ id: 'hostile-device-1', name: 'phone' }, 'object'] },
+      body: {
+        phone: ['+447400123456', 'phone'],
+        code: ['123456', 'otp-code'],
+        device: [{ id: 'hostile-device-1', name: 'phone' }, 'object'],
+        inviteCode: ['ACEF3467', 'invite-code'],
+      },
     },
     'POST /v1/auth/refresh': { anonymous: true, body: { refreshToken: ['r'.repeat(40), 'token'] } },
     'POST /v1/auth/social/:provider': { anonymous: true, shellOnly: true, params: { provider: ['google', 'provider-path'] } },
@@ -349,6 +355,10 @@ function specs(): Record<string, RouteSpec> {
       params: { giftId: ['rose', 'gift-id-path'] },
       body: { key: [`gift-animation/${w.owner.userId}/${randomUUID()}.svga`, 'media-key'], format: ['svga', 'enum'] },
     },
+    'GET /v1/me/referral': {},
+    'POST /v1/me/referral/attribution': { body: { inviteCode: ['ACEF3467', 'invite-code'] } },
+    'GET /v1/me/referrals': { query: page },
+    'GET /v1/referrals/leaderboard': { query: { period: ['all', 'enum'], ...page } },
     'GET /v1/wallet/packages': { query: { region: ['IN', 'region'] } },
     'POST /v1/wallet/recharges/google-play': { body: { productId: ['coins_500', 'enum'], purchaseToken: ['hostile-purchase-token-0001.AO-J1Oz', 'token'] } },
     'GET /v1/wallet/recharges/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
