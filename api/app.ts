@@ -69,6 +69,8 @@ import { mediaRoutes, staffMediaRoutes } from './media/routes';
 import { mediaServerFromConfig, type MediaServer } from '../platform/media/livekit';
 import { createMediaPresence, mediaAccessFromConfig } from '../services/media';
 import { mediaTokenRoutes, mediaWebhookRoutes } from './media/livekit-routes';
+import { notificationRoutes } from './notifications/routes';
+import { FollowNotices, notifierFromConfig, type Notifier } from '../services/notifications';
 
 export interface ApiDeps {
   config: Config;
@@ -94,6 +96,8 @@ export interface ApiDeps {
   media?: MediaServer | null;
   /** Where claims, gifts and sign-ins are told to status features; default: this process's own. */
   progress?: ProgressEvents;
+  /** How features notify users; default: from config (with push when FCM is configured). */
+  notifier?: Notifier;
 }
 
 /** What a committed send adds to the rankings: one receipt per receiver, at the send's time. */
@@ -127,6 +131,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   // Revocations announced here also reach this process's in-memory copy at once.
   const userEvents = announcingRevocations(new RedisUserEventPublisher(deps.redis), access.revokedSessions);
   const { sessions, signIn, social } = createAuthServices({ ...deps, metrics, bans, events: userEvents });
+  const notifier = deps.notifier ?? notifierFromConfig({ config, dataSource: deps.dataSource, events: userEvents });
 
   const gifts = deps.gifts ?? createGiftCatalog({ ...deps, registry: metrics.registry });
 
@@ -228,7 +233,8 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const media = deps.media === undefined ? mediaServerFromConfig(config) : deps.media;
   const mediaAccess = mediaAccessFromConfig(config, media);
   if (mediaAccess) userRoutes.use(mediaTokenRoutes({ access: mediaAccess, rooms: roomServices.rooms }).routes());
-  userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
+  userRoutes.use(relationRoutes({ dataSource: deps.dataSource, follows: new FollowNotices({ dataSource: deps.dataSource, notifier, logger }) }).routes());
+  userRoutes.use(notificationRoutes({ dataSource: deps.dataSource }).routes());
   // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
   const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
   userRoutes.use(rankingRoutes({ pages: new RankingPages({ rankings, users, rooms: new RoomDirectory(deps.dataSource, { mediaUrl }) }) }).routes());

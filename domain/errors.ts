@@ -129,6 +129,7 @@ export const ErrorCode = {
   MediaInUse: 'MEDIA_IN_USE',
   MediaUrlNotAccepted: 'MEDIA_URL_NOT_ACCEPTED',
   WebhookSignatureInvalid: 'WEBHOOK_SIGNATURE_INVALID',
+  NotificationNotFound: 'NOTIFICATION_NOT_FOUND',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

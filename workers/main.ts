@@ -20,6 +20,7 @@ import { RoomLiveState } from '../db/live/room-live-state';
 import { liveStateSettingsFromConfig } from '../services/rooms';
 import { createSeatBinder, mediaAccessFromConfig } from '../services/media';
 import { createProgressEvents } from '../services/progress';
+import { pushDrainFromConfig } from '../services/notifications';
 
 /** GET /metrics for Prometheus; anything else 404. */
 function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
@@ -101,8 +102,14 @@ async function main(): Promise<void> {
     : null;
   await seatBinder?.start();
   if (seatBinder) logger.info({ url: config.LIVEKIT_URL }, 'seat binder following the seat grid on the media server');
+  // The push outbox is drained here, never on a request's path: notifying only queues the push.
+  // Every worker drains (claims skip each other's rows); without FCM configured, none.
+  const pushDrain = pushDrainFromConfig({ config, dataSource, logger: logger.child({ component: 'push-drain' }), registry: metrics.registry });
+  pushDrain?.start();
+  if (pushDrain) logger.info({ url: config.FCM_API_URL }, 'push drain sending queued notifications through FCM');
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and drains in-flight tasks.
   await worker.run();
+  await pushDrain?.stop();
   await seatBinder?.stop();
   await connection.close();
   metricsServer?.close();
