@@ -29,7 +29,7 @@ export class Notifications1764700100000 implements MigrationInterface {
     // device registering a new token replaces its old one.
     await q.query(`
       CREATE TABLE push_tokens (
-        token varchar(1024) PRIMARY KEY CHECK (token ~ '^[A-Za-z0-9_:.-]{16,1024}$'),
+        token varchar(1024) PRIMARY KEY CHECK (token ~ '^[A-Za-z0-9_:.-]+$' AND length(token) >= 16),
         user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
         platform varchar(16) NOT NULL CHECK (platform IN ('android')),
         device_id varchar(128) NOT NULL,
