@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { modifyReturning } from './sql';
 
 /** A claimed push, with what the send needs and what may have changed since it was queued. */
 export interface ClaimedPush {
@@ -42,7 +43,8 @@ export class PushOutbox {
 
   /** Claims up to `batch` due pushes for `leaseMs`; each claim counts a round. */
   async claim(batch: number, leaseMs: number): Promise<ClaimedPush[]> {
-    const claimed: { id: string }[] = await this.dataSource.query(
+    const claimed = await modifyReturning<{ id: string }>(
+      this.dataSource.manager,
       `WITH due AS (
          SELECT id FROM push_outbox WHERE next_attempt_at <= now()
           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
