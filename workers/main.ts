@@ -20,7 +20,7 @@ import { RoomLiveState } from '../db/live/room-live-state';
 import { liveStateSettingsFromConfig } from '../services/rooms';
 import { createSeatBinder, mediaAccessFromConfig } from '../services/media';
 import { createProgressEvents } from '../services/progress';
-import { pushDrainFromConfig } from '../services/notifications';
+import { notifierFromConfig, pushDrainFromConfig } from '../services/notifications';
 
 /** GET /metrics for Prometheus; anything else 404. */
 function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
@@ -61,6 +61,8 @@ async function main(): Promise<void> {
       dataSource,
       redis,
       events: new RedisUserEventPublisher(redis),
+      // Reminders (and the status features' notices) reach the list, the socket and, with FCM, phones.
+      notifier: notifierFromConfig({ config, dataSource, events: new RedisUserEventPublisher(redis) }),
       secrets: new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY),
       sms: smsSenderFromConfig(config, redis),
       codeTtlMinutes: Math.round(config.OTP_CODE_TTL_SECONDS / 60),

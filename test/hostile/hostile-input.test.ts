@@ -149,7 +149,7 @@ function isErrorShape(body: unknown): boolean {
 
 // -- What must not change ------------------------------------------------------------------------
 
-const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'notifications', 'notification_preferences', 'push_tokens', 'push_outbox'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -350,6 +350,15 @@ function specs(): Record<string, RouteSpec> {
     'POST /v1/wallet/recharges/google-play': { body: { productId: ['coins_500', 'enum'], purchaseToken: ['hostile-purchase-token-0001.AO-J1Oz', 'token'] } },
     'GET /v1/wallet/recharges/:id': { params: { id: [randomUUID(), 'uuid-path'] } },
     'POST /v1/rooms/:id/media/token': { params: { id: room } },
+    'GET /v1/notifications': { query: page },
+    'GET /v1/notifications/unread-count': {},
+    'POST /v1/notifications/:id/read': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/notifications/read-all': { body: { upTo: [new Date().toISOString(), 'instant'] } },
+    'GET /v1/me/notification-preferences': {},
+    'PUT /v1/me/notification-preferences': { body: { push: [{ follow: false }, 'object'] } },
+    'POST /v1/me/push-tokens': { body: { token: [`hostile-${randomUUID()}:APA91b`, 'token'], platform: ['android', 'enum'], deviceId: ['hostile-device-9', 'token'] } },
+    'DELETE /v1/me/push-tokens/:token': { params: { token: [`hostile-${randomUUID()}:APA91b`, 'push-token-path'] } },
+    'DELETE /v1/me/push-tokens': { query: { deviceId: ['hostile-device-9', 'token'] } },
     // Signed by the media server, not by a user: every hostile variant is unsigned (401).
     'POST /v1/media/livekit/webhook': { anonymous: true, shellOnly: true },
   };
@@ -627,7 +636,7 @@ describe('methods', () => {
 describe('cursors that are ours in shape but not real', () => {
   it('answers 400 for impossible dates and malformed keys in every kind of cursor', async () => {
     const cursors = hostileValues('cursor').map(([, v]) => v as string);
-    const lists = ['/v1/rooms?sort=new', '/v1/rooms?sort=following', '/v1/rooms?sort=popular', `/v1/rooms/${w.room.id}/members?limit=5`, `/v1/rooms/${w.room.id}/bans?limit=5`, `/v1/rooms/${w.room.id}/moderation-log?limit=5`, `/v1/rooms/${w.room.id}/messages?limit=5`, `/v1/rooms/${w.room.id}/playlist?limit=5`, '/v1/me/following?limit=5', '/v1/me/blocked?limit=5'];
+    const lists = ['/v1/rooms?sort=new', '/v1/rooms?sort=following', '/v1/rooms?sort=popular', `/v1/rooms/${w.room.id}/members?limit=5`, `/v1/rooms/${w.room.id}/bans?limit=5`, `/v1/rooms/${w.room.id}/moderation-log?limit=5`, `/v1/rooms/${w.room.id}/messages?limit=5`, `/v1/rooms/${w.room.id}/playlist?limit=5`, '/v1/me/following?limit=5', '/v1/me/blocked?limit=5', '/v1/notifications?limit=5'];
     const failures: string[] = [];
     for (const list of lists) {
       for (const cursor of cursors) {

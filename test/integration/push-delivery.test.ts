@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry, type Counter } from 'prom-client';
+import { createDailyRewardActivities } from '../../activities/daily-reward';
 import { PushOutbox } from '../../db/repositories/push-outbox';
 import { NotificationPreferences } from '../../db/repositories/notifications';
 import { PushTokens } from '../../db/repositories/push-tokens';
@@ -282,6 +283,20 @@ it('sends again after a drain died between FCM accepting the push and removing i
   }
   await eventually(async () => deliveriesOf(id).length === 2 && (await outboxRows(id)).length === 0, 'the push sent again after the lease');
   expect(deliveriesOf(id).map((d) => d.message.data?.notificationId)).toEqual([id, id]);
+});
+
+it('pushes daily-reward reminders given the notifier (kind reward_reminder), once per day reminded about', async () => {
+  const { userId, token } = await userWithPhone();
+  const published: string[] = [];
+  const activities = createDailyRewardActivities({ dataSource: stack.dataSource, events: { publishToUser: async (_user, e) => void published.push(e.type) }, notifier });
+  const input = { userId, forDate: '2026-12-02', idempotencyKey: `daily-reward-reminder:${userId}:2026-12-02` };
+  const delivered = fake.controls.nextDelivery(token);
+  const { notificationId } = await activities.sendDailyRewardReminder(input);
+  expect((await delivered).message.data).toEqual({ forDate: '2026-12-02', notificationId, kind: 'reward_reminder' });
+  expect(await activities.sendDailyRewardReminder(input)).toEqual({ notificationId });
+  await eventually(async () => (await outboxRows(notificationId)).length === 0, 'the outbox row to go');
+  expect(deliveriesOf(notificationId)).toHaveLength(1);
+  expect(published).toEqual(['reward.reminder', 'reward.reminder']);
 });
 
 describe('from configuration', () => {
