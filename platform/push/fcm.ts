@@ -117,7 +117,7 @@ export class FcmClient implements PushSender {
         if (!(err instanceof FcmRetryable) || attempt >= this.attempts) throw err;
         const delay = err.retryAfterMs ?? this.backoff(attempt);
         if (delay > this.maxRetryWaitMs) throw err;
-        this.settings.logger?.warn({ token: maskToken(message.token), attempt, delayMs: delay }, `${err.message}; retrying`);
+        this.settings.logger?.warn({ tokenHint: maskToken(message.token), attempt, delayMs: delay }, `${err.message}; retrying`);
         if (!(await this.wait(delay, signal))) throw new PushUnavailable('push cancelled');
       }
     }
@@ -172,7 +172,7 @@ export class FcmClient implements PushSender {
       return new FcmRetryable(`${what} (the access token was refused)`);
     }
     if (res.status === 403 || res.status === 404) {
-      this.settings.logger?.error({ status: res.status, errorCode, fcmStatus: status, token: maskToken(token) }, `${what}: check FCM_PROJECT_ID and the service account's role`);
+      this.settings.logger?.error({ status: res.status, errorCode, fcmStatus: status, tokenHint: maskToken(token) }, `${what}: check FCM_PROJECT_ID and the service account's role`);
       return new PushUnavailable(`${what} (FCM is not set up for this project or account)`);
     }
     return new PushRejected(`${what}: ${(error?.message ?? '').slice(0, 200)}`, res.status, errorCode ?? status);

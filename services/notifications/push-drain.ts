@@ -106,7 +106,7 @@ export class PushDrain {
     } catch (err) {
       if (err instanceof PushTokenInvalid) {
         await this.tokens.forget(push.token);
-        this.deps.logger.info({ token: maskToken(push.token), reason: err.reason }, 'FCM says the push token is dead; removed it');
+        this.deps.logger.info({ tokenHint: maskToken(push.token), reason: err.reason }, 'FCM says the push token is dead; removed it');
         return 'token_removed';
       }
       if (err instanceof PushRejected) {
@@ -118,7 +118,7 @@ export class PushDrain {
       const retry = nextPushAttempt({ rounds: push.rounds, createdAtMs: push.queuedAt.getTime(), nowMs: Date.now(), retryAfterMs: err.retryAfterMs }, this.settings.retry, Math.random());
       if (!retry) {
         await this.outbox.finish(push.id);
-        this.deps.logger.warn({ notificationId: push.notification.id, token: maskToken(push.token), rounds: push.rounds }, `push given up: ${err.message}`);
+        this.deps.logger.warn({ notificationId: push.notification.id, tokenHint: maskToken(push.token), rounds: push.rounds }, `push given up: ${err.message}`);
         return 'gave_up';
       }
       await this.outbox.retryAt(push.id, new Date(retry.atMs), err.message);

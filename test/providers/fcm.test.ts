@@ -130,6 +130,17 @@ describe('dead tokens', () => {
     expect(`${err.message} ${err.stack}`).not.toContain(m.token);
   });
 
+  it('logs a retried send with the token masked, never whole', async () => {
+    const lines: unknown[] = [];
+    const logger = { warn: (...args: unknown[]) => void lines.push(args), error: (...args: unknown[]) => void lines.push(args) };
+    const m = message();
+    fake.controls.failNext(1, { errorCode: 'UNAVAILABLE' });
+    await client({ logger }).send(m);
+    expect(lines).toHaveLength(1);
+    expect(JSON.stringify(lines)).not.toContain(m.token);
+    expect(lines[0]).toEqual([expect.objectContaining({ tokenHint: `${m.token.slice(0, 6)}…${m.token.slice(-4)}`, attempt: 1 }), expect.stringMatching(/503 UNAVAILABLE; retrying/)]);
+  });
+
   it('does not let dead tokens trip the breaker', async () => {
     const fcm = client();
     for (let i = 0; i < 6; i++) {
