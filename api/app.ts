@@ -79,6 +79,8 @@ import { levelTableRoutes, myLevelRoutes } from './levels/routes';
 import { medalCatalogueRoutes, myMedalRoutes } from './medals/routes';
 import { createReferralServices } from '../services/referrals';
 import { referralRoutes } from './referrals/routes';
+import { notificationRoutes } from './notifications/routes';
+import { FollowNotices, notifierFromConfig, type Notifier } from '../services/notifications';
 
 export interface ApiDeps {
   config: Config;
@@ -105,6 +107,7 @@ export interface ApiDeps {
   /** Where claims, gifts and sign-ins are told to status features; default: this process's own, with the medal listener. */
   progress?: ProgressEvents;
   /** How features tell users things (level-ups, medals); default: the inbox + socket event. */
+  /** How features notify users; default: from config (with push when FCM is configured). */
   notifier?: Notifier;
 }
 
@@ -148,6 +151,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const progress = deps.progress ?? createProgressEvents({ logger, listeners: [medals] });
   const levelAnnouncer = new LevelAnnouncer({ dataSource: deps.dataSource, notifier, events: userEvents, progress, logger });
   const { sessions, signIn, social } = createAuthServices({ ...deps, metrics, bans, events: userEvents });
+  const notifier = deps.notifier ?? notifierFromConfig({ config, dataSource: deps.dataSource, events: userEvents });
 
   const gifts = deps.gifts ?? createGiftCatalog({ ...deps, registry: metrics.registry });
 
@@ -252,6 +256,8 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   if (mediaAccess) userRoutes.use(mediaTokenRoutes({ access: mediaAccess, rooms: roomServices.rooms }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
   userRoutes.use(profileRoutes({ profiles: new ProfileService(new PublicProfiles(deps.dataSource, { mediaUrl })) }).routes());
+  userRoutes.use(relationRoutes({ dataSource: deps.dataSource, follows: new FollowNotices({ dataSource: deps.dataSource, notifier, logger }) }).routes());
+  userRoutes.use(notificationRoutes({ dataSource: deps.dataSource }).routes());
   // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).
   const rankings = createGiftRankings({ redis: deps.redis, dataSource: deps.dataSource, logger, metricsRegistry: metrics.registry });
   userRoutes.use(rankingRoutes({ pages: new RankingPages({ rankings, users, rooms: new RoomDirectory(deps.dataSource, { mediaUrl }) }) }).routes());

@@ -146,6 +146,30 @@ const schema = z
     /** How long POST /v1/wallet/recharges/google-play waits for the flow before answering 202. */
     RECHARGE_WAIT_MS: z.coerce.number().int().min(0).max(20_000).default(5000),
 
+    /**
+     * Push notifications through Firebase Cloud Messaging HTTP v1 (docs/status/notify.md). Unset
+     * service-account file: no push (notifications still reach the list and the socket).
+     */
+    FCM_API_URL: z.string().url().default('https://fcm.googleapis.com'),
+    FCM_TOKEN_URL: z.string().url().default('https://oauth2.googleapis.com/token'),
+    /** The Firebase project; unset: the key file's project_id. */
+    FCM_PROJECT_ID: z.string().regex(/^[a-z0-9-]{1,64}$/, 'a Firebase project id').optional(),
+    /** A service-account key file ({ client_email, private_key, project_id }) with the FCM sender role. */
+    FCM_SERVICE_ACCOUNT_FILE: z.string().min(1).optional(),
+    /** One call to FCM (token included). */
+    FCM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
+    /** Attempts per push within one drain round (5xx, 429, timeouts), waiting out Retry-After up to 10 s. */
+    FCM_ATTEMPTS: z.coerce.number().int().min(1).max(5).default(3),
+    /** How often each worker looks for pushes to send (at once again while batches come full). */
+    PUSH_DRAIN_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+    /** Pushes one worker claims per pass, and sends at once at most. */
+    PUSH_DRAIN_BATCH: z.coerce.number().int().min(1).max(1000).default(100),
+    PUSH_DRAIN_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(10),
+    /** A push not sent within this long of its notification is given up (it would arrive stale). */
+    PUSH_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(6 * 3600),
+    /** Rounds of attempts before a push is given up. */
+    PUSH_MAX_ROUNDS: z.coerce.number().int().min(1).max(100).default(10),
+
     /** Economy: see README "Money rules". Diamonds from a gift stay pending this long. */
     GIFT_SETTLEMENT_HOLD_HOURS: z.coerce.number().min(0).max(24 * 90).default(72),
     /** How often the scheduled dispatcher starts the settlement flows of new receiver-days. */

@@ -132,6 +132,7 @@ export const ErrorCode = {
   MedalNotHeld: 'MEDAL_NOT_HELD',
   MedalDisplayTooMany: 'MEDAL_DISPLAY_TOO_MANY',
   ReferralRefused: 'REFERRAL_REFUSED',
+  NotificationNotFound: 'NOTIFICATION_NOT_FOUND',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -23,6 +23,7 @@ import { createProgressEvents } from '../services/progress';
 import { MedalService } from '../services/medals/medal-service';
 import { createReferralServices } from '../services/referrals';
 import { InboxNotifier } from '../services/notifications/notifier';
+import { notifierFromConfig, pushDrainFromConfig } from '../services/notifications';
 
 /** GET /metrics for Prometheus; anything else 404. */
 function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
@@ -72,6 +73,9 @@ async function main(): Promise<void> {
       events,
       notifier,
       statusLogger: logger,
+      events: new RedisUserEventPublisher(redis),
+      // Reminders (and the status features' notices) reach the list, the socket and, with FCM, phones.
+      notifier: notifierFromConfig({ config, dataSource, events: new RedisUserEventPublisher(redis) }),
       secrets: new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY),
       sms: smsSenderFromConfig(config, redis),
       codeTtlMinutes: Math.round(config.OTP_CODE_TTL_SECONDS / 60),
@@ -116,8 +120,14 @@ async function main(): Promise<void> {
     : null;
   await seatBinder?.start();
   if (seatBinder) logger.info({ url: config.LIVEKIT_URL }, 'seat binder following the seat grid on the media server');
+  // The push outbox is drained here, never on a request's path: notifying only queues the push.
+  // Every worker drains (claims skip each other's rows); without FCM configured, none.
+  const pushDrain = pushDrainFromConfig({ config, dataSource, logger: logger.child({ component: 'push-drain' }), registry: metrics.registry });
+  pushDrain?.start();
+  if (pushDrain) logger.info({ url: config.FCM_API_URL }, 'push drain sending queued notifications through FCM');
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and drains in-flight tasks.
   await worker.run();
+  await pushDrain?.stop();
   await seatBinder?.stop();
   await connection.close();
   metricsServer?.close();

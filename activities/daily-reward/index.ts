@@ -5,6 +5,7 @@ import type { RewardClaimedEvent, RewardReminderEvent } from '../../domain/event
 import type { UserEventPublisher } from '../../platform/events/publisher';
 import { asActivity } from '../failures';
 import { NotificationInbox } from '../notifications/inbox';
+import type { Notifier } from '../../services/notifications/notifier';
 
 export interface CreditDailyRewardInput {
   userId: string;
@@ -32,11 +33,16 @@ export interface DailyRewardActivityDeps {
   events: UserEventPublisher;
   /** Fault injection for the crash test: exit the process right after the credit commits. */
   crashAfterCreditCommit?: boolean;
+  /**
+   * How reminders reach the user's list (and phones, with push): kind `reward_reminder`, which
+   * the user may turn off for push. Without it, the row alone (kind `daily_reward_reminder`).
+   */
+  notifier?: Notifier;
 }
 
 export type DailyRewardActivities = ReturnType<typeof createDailyRewardActivities>;
 
-export function createDailyRewardActivities({ dataSource, events, crashAfterCreditCommit }: DailyRewardActivityDeps) {
+export function createDailyRewardActivities({ dataSource, events, crashAfterCreditCommit, notifier }: DailyRewardActivityDeps) {
   const ledger = new Ledger(dataSource);
   const inbox = new NotificationInbox(dataSource);
 
@@ -86,14 +92,16 @@ export function createDailyRewardActivities({ dataSource, events, crashAfterCred
     /** An in-app notification row plus a realtime nudge, once per day reminded about. */
     async sendDailyRewardReminder(input: SendReminderInput): Promise<{ notificationId: string }> {
       return asActivity(async () => {
-        const notificationId = await inbox.add({
+        const reminder = {
           userId: input.userId,
-          kind: 'daily_reward_reminder',
           title: 'Your daily reward is waiting',
           body: 'Claim today to keep your streak going.',
           data: { forDate: input.forDate },
           idempotencyKey: input.idempotencyKey,
-        });
+        };
+        const notificationId = notifier
+          ? (await notifier.notify({ ...reminder, kind: 'reward_reminder' })).id
+          : await inbox.add({ ...reminder, kind: 'daily_reward_reminder' });
         const event: RewardReminderEvent = {
           id: input.idempotencyKey,
           type: 'reward.reminder',

@@ -13,14 +13,19 @@ const userParam = z.object({ id: entityId }).strict();
  * Follow and block other users, and list whom the signed-in user follows or blocked.
  * Every change is idempotent: repeating it (or undoing what isn't there) still answers 204.
  */
-export function relationRoutes(deps: { dataSource: DataSource }): Router<ApiState> {
+export function relationRoutes(deps: {
+  dataSource: DataSource;
+  /** Told of each new follow after it commits (the followee's `follow` notification). */
+  follows?: { followed(followerId: string, followeeId: string): Promise<void> };
+}): Router<ApiState> {
   const router = new Router<ApiState>();
   const relations = new Relations(deps.dataSource);
 
   router.put('/users/:id/follow', async (ctx) => {
     const { id } = parseInput(userParam, ctx.params);
     parseInput(noBody, ctx.request.body ?? {});
-    await relations.follow(ctx.state.auth!.userId, id);
+    const followerId = ctx.state.auth!.userId;
+    if (await relations.follow(followerId, id)) await deps.follows?.followed(followerId, id);
     ctx.status = 204;
   });
 

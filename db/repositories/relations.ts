@@ -5,9 +5,9 @@ import { PG_FOREIGN_KEY_VIOLATION, isPgError } from './pg-errors';
 import { modifyReturning } from './sql';
 
 /** The target was checked first, so a missing user here is the actor (e.g. a token outliving its account). */
-async function insertOrExplain(tx: EntityManager, sql: string, params: unknown[]): Promise<void> {
+async function insertOrExplain(tx: EntityManager, sql: string, params: unknown[]): Promise<unknown[]> {
   try {
-    await tx.query(sql, params);
+    return (await tx.query(sql, params)) as unknown[];
   } catch (err) {
     if (isPgError(err, PG_FOREIGN_KEY_VIOLATION)) throw new AppError(ErrorCode.UserNotFound, 'the acting user does not exist');
     throw err;
@@ -28,20 +28,21 @@ export interface RelatedUser {
 export class Relations {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** Idempotent. Refused between users where either has blocked the other. */
-  async follow(followerId: string, followeeId: string): Promise<void> {
+  /** Idempotent. Refused between users where either has blocked the other. True when the follow is new. */
+  async follow(followerId: string, followeeId: string): Promise<boolean> {
     this.refuseSelf(followerId, followeeId, 'follow');
-    await this.dataSource.transaction(async (tx) => {
+    return this.dataSource.transaction(async (tx) => {
       await this.lockPair(tx, followerId, followeeId);
       await this.requireUser(tx, followeeId);
       if (await this.isBlockedEitherWay(followerId, followeeId, tx)) {
         throw new AppError(ErrorCode.UserBlocked, 'you cannot follow this user');
       }
-      await insertOrExplain(
+      const inserted = await insertOrExplain(
         tx,
-        `INSERT INTO user_follows (follower_id, followee_id) VALUES ($1, $2) ON CONFLICT (follower_id, followee_id) DO NOTHING`,
+        `INSERT INTO user_follows (follower_id, followee_id) VALUES ($1, $2) ON CONFLICT (follower_id, followee_id) DO NOTHING RETURNING 1`,
         [followerId, followeeId],
       );
+      return inserted.length > 0;
     });
   }
 

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { NotificationInbox, type NewNotification } from '../../activities/notifications/inbox';
+import type { RealtimeEvent } from '../../domain/events';
 import type { UserEventPublisher } from '../../platform/events/publisher';
 
 /**
@@ -48,12 +49,17 @@ export class InboxNotifier implements Notifier {
 
   async notify(notice: Notice): Promise<{ id: string }> {
     const id = await this.inbox.add(notice);
-    await this.events?.publishToUser(notice.userId, {
-      id: notice.idempotencyKey,
-      type: 'notification.created',
-      at: new Date().toISOString(),
-      data: { id, kind: notice.kind, title: notice.title, body: notice.body, data: notice.data ?? {} },
-    });
+    await this.events?.publishToUser(notice.userId, notificationCreatedEvent(notice, id));
     return { id };
   }
+}
+
+/** The socket event for a new row; its id is the notice's key, so a repeat is recognised by the app. */
+export function notificationCreatedEvent(notice: Notice, id: string): RealtimeEvent {
+  return {
+    id: notice.idempotencyKey,
+    type: 'notification.created',
+    at: new Date().toISOString(),
+    data: { id, kind: notice.kind, title: notice.title, body: notice.body, data: notice.data ?? {} },
+  };
 }

@@ -45,6 +45,8 @@ export type FieldKind =
   | 'gift-id-path'
   | 'medal-ids'
   | 'invite-code'
+  | 'push-token-path'
+  | 'instant'
   | 'object';
 
 const ID = '3f1e2d4c-5b6a-4789-8abc-def012345678';
@@ -314,6 +316,33 @@ export function hostileValues(kind: FieldKind): [string, unknown][] {
         ['unknown', ['no-such-medal']],
         ['too many', ['streak-7', 'first-gift', 'first-recharge', 'vip-1', 'vip-3', 'gifts-100']],
         ['far too many', Array.from({ length: 500 }, (_, i) => `m-${i}`)],
+    case 'push-token-path': {
+      const token = 'fcm-token-0123456789abcdef';
+      return [
+        ['too short', 'abc'],
+        ['NUL', `${token}%00`],
+        ['a space', `${token}%20x`],
+        ['a slash', `${token}%2Fx`],
+        ['a plus sign', `${token}+x`],
+        ['right-to-left override', `%E2%80%AE${token}`],
+        ['zero-width inside', `fcm%E2%80%8B${token}`],
+        ['lone surrogate', `${token}%ED%A0%80`],
+        ['over-long', 'a'.repeat(2000)],
+      ];
+    }
+    case 'instant':
+      return [
+        ['a date only', '2026-01-01'],
+        ['30 February', '2026-02-30T00:00:00Z'],
+        ['hour 24', '2026-01-01T24:00:00Z'],
+        ['no zone', '2026-01-01T00:00:00'],
+        ['a space for the T', '2026-01-01 00:00:00Z'],
+        ['NUL', '2026-01-01T00:00:00Z\u0000'],
+        ['fullwidth digits', '\uff12\uff10\uff12\uff16-01-01T00:00:00Z'],
+        ['over-long', `2026-01-01T00:00:00.${'1'.repeat(5000)}Z`],
+        ['a number', 1767225600000],
+        ['null', null],
+        ['an array', ['2026-01-01T00:00:00Z']],
       ];
     case 'int':
       return BAD_JSON_INTS;

@@ -151,6 +151,7 @@ function isErrorShape(body: unknown): boolean {
 
 const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'user_medals', 'medals', 'level_ups', 'medal_item_grants'];
 const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'referrals', 'referral_refusals', 'referral_payouts'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'notifications', 'notification_preferences', 'push_tokens', 'push_outbox'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -368,6 +369,15 @@ function specs(): Record<string, RouteSpec> {
     'GET /v1/medals': { anonymous: true },
     'GET /v1/me/medals': {},
     'PUT /v1/me/medals/display': { body: { medalIds: [[], 'medal-ids'] } },
+    'GET /v1/notifications': { query: page },
+    'GET /v1/notifications/unread-count': {},
+    'POST /v1/notifications/:id/read': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/notifications/read-all': { body: { upTo: [new Date().toISOString(), 'instant'] } },
+    'GET /v1/me/notification-preferences': {},
+    'PUT /v1/me/notification-preferences': { body: { push: [{ follow: false }, 'object'] } },
+    'POST /v1/me/push-tokens': { body: { token: [`hostile-${randomUUID()}:APA91b`, 'token'], platform: ['android', 'enum'], deviceId: ['hostile-device-9', 'token'] } },
+    'DELETE /v1/me/push-tokens/:token': { params: { token: [`hostile-${randomUUID()}:APA91b`, 'push-token-path'] } },
+    'DELETE /v1/me/push-tokens': { query: { deviceId: ['hostile-device-9', 'token'] } },
     // Signed by the media server, not by a user: every hostile variant is unsigned (401).
     'POST /v1/media/livekit/webhook': { anonymous: true, shellOnly: true },
   };
@@ -646,6 +656,7 @@ describe('cursors that are ours in shape but not real', () => {
   it('answers 400 for impossible dates and malformed keys in every kind of cursor', async () => {
     const cursors = hostileValues('cursor').map(([, v]) => v as string);
     const lists = ['/v1/rooms?sort=new', '/v1/rooms?sort=following', '/v1/rooms?sort=popular', `/v1/rooms/${w.room.id}/members?limit=5`, `/v1/rooms/${w.room.id}/bans?limit=5`, `/v1/rooms/${w.room.id}/moderation-log?limit=5`, `/v1/rooms/${w.room.id}/messages?limit=5`, `/v1/rooms/${w.room.id}/playlist?limit=5`, '/v1/me/following?limit=5', '/v1/me/blocked?limit=5', `/v1/users/${w.target.userId}/followers?limit=5`, `/v1/users/${w.target.userId}/following?limit=5`];
+    const lists = ['/v1/rooms?sort=new', '/v1/rooms?sort=following', '/v1/rooms?sort=popular', `/v1/rooms/${w.room.id}/members?limit=5`, `/v1/rooms/${w.room.id}/bans?limit=5`, `/v1/rooms/${w.room.id}/moderation-log?limit=5`, `/v1/rooms/${w.room.id}/messages?limit=5`, `/v1/rooms/${w.room.id}/playlist?limit=5`, '/v1/me/following?limit=5', '/v1/me/blocked?limit=5', '/v1/notifications?limit=5'];
     const failures: string[] = [];
     for (const list of lists) {
       for (const cursor of cursors) {
