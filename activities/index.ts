@@ -3,8 +3,9 @@ import { createGiftFraudActivities, type GiftFraudActivityDeps } from './gift-fr
 import { createGiftSettlementActivities, type GiftSettlementActivityDeps } from './gift-settlement';
 import { createOtpActivities, type OtpActivityDeps } from './otp';
 import { createRechargeActivities, type RechargeActivityDeps } from './recharge';
+import { createVipActivities, type VipActivityDeps } from './vip';
 
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps;
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & VipActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -14,5 +15,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createGiftFraudActivities(deps),
     ...createGiftSettlementActivities(deps),
     ...createRechargeActivities(deps),
+    ...createVipActivities(deps),
   };
 }

@@ -69,6 +69,11 @@ import { mediaRoutes, staffMediaRoutes } from './media/routes';
 import { mediaServerFromConfig, type MediaServer } from '../platform/media/livekit';
 import { createMediaPresence, mediaAccessFromConfig } from '../services/media';
 import { mediaTokenRoutes, mediaWebhookRoutes } from './media/livekit-routes';
+import { vipRoutes } from './vip/routes';
+import { VipService } from '../services/vip/vip-service';
+import { VipFlows } from '../services/vip/flow-client';
+import { ReplayableRequests } from '../services/idempotency/replayable-requests';
+import { DEFAULT_VIP_POLICY, validateVipPolicy, type VipPolicy } from '../domain/vip/flow';
 
 export interface ApiDeps {
   config: Config;
@@ -192,7 +197,20 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       whenRedisIsDown: 'local',
     }),
   );
-  userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource, progress }).routes());
+  const vipPolicy: VipPolicy = { ...DEFAULT_VIP_POLICY, reminderLeadHours: config.VIP_REMINDER_LEAD_HOURS };
+  const vipProblems = validateVipPolicy(vipPolicy);
+  if (vipProblems.length) throw new Error(`invalid VIP configuration: ${vipProblems.join('; ')}`);
+  const vip = new VipService({
+    dataSource: deps.dataSource,
+    requests: new ReplayableRequests(deps.dataSource),
+    timer: new VipFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, vipPolicy),
+    policy: vipPolicy,
+    progress,
+    events: userEvents,
+    logger,
+  });
+  userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource, progress, vipPerks: vip }).routes());
+  userRoutes.use(vipRoutes({ vip }).routes());
   userRoutes.use(sessionRoutes({ sessions }).routes());
   userRoutes.use(
     meRoutes({ dataSource: deps.dataSource, avatars: mediaAttachments, mediaUrl, dailyReward: flows, profileCacheMs: config.PROFILE_CACHE_MS }).routes(),

@@ -226,6 +226,11 @@ const schema = z
       .pipe(z.array(z.number().int().positive()).length(7))
       .default([10, 20, 30, 40, 50, 60, 150]),
     DAILY_REWARD_REMINDER_LEAD_HOURS: z.coerce.number().int().min(1).max(23).default(4),
+    /** Hours before a VIP ends that a reminder goes out (each once per expiry), comma separated. */
+    VIP_REMINDER_LEAD_HOURS: csv
+      .transform((parts) => parts.map(Number))
+      .pipe(z.array(z.number().int().min(1).max(696)).min(0).max(5))
+      .default([72, 24]),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {

@@ -129,6 +129,9 @@ export const ErrorCode = {
   MediaInUse: 'MEDIA_IN_USE',
   MediaUrlNotAccepted: 'MEDIA_URL_NOT_ACCEPTED',
   WebhookSignatureInvalid: 'WEBHOOK_SIGNATURE_INVALID',
+  VipTierNotFound: 'VIP_TIER_NOT_FOUND',
+  VipDowngradeWhileActive: 'VIP_DOWNGRADE_WHILE_ACTIVE',
+  VipTermTooLong: 'VIP_TERM_TOO_LONG',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
