@@ -128,10 +128,11 @@ export class VipRecords {
    * UPDATE re-reads the row after it commits). Already ended (a retry): reported as expired.
    */
   async expire(userId: string, expiresAt: Date): Promise<{ expired: boolean; tier: number; expiresAt: Date | null; seq: number }> {
-    const reset: unknown[] = await this.dataSource.query(
-      `UPDATE users SET vip_tier = 0, vip_expires_at = NULL WHERE id = $1 AND vip_expires_at = $2 RETURNING id`,
+    const [reset] = (await this.dataSource.query(
+      `WITH reset AS (UPDATE users SET vip_tier = 0, vip_expires_at = NULL WHERE id = $1 AND vip_expires_at = $2 RETURNING id)
+       SELECT count(*)::int AS n FROM reset`,
       [userId, expiresAt],
-    );
+    )) as { n: number }[];
     // A statement of its own: its snapshot sees the purchase the UPDATE waited for.
     const rows: { vip_tier: number; vip_expires_at: Date | null; seq: number }[] = await this.dataSource.query(
       `SELECT u.vip_tier, u.vip_expires_at, (SELECT COALESCE(max(seq), 0) FROM vip_purchases p WHERE p.user_id = u.id) AS seq
@@ -141,7 +142,7 @@ export class VipRecords {
     const row = rows[0];
     if (!row) return { expired: true, tier: 0, expiresAt: null, seq: 0 };
     return {
-      expired: reset.length > 0 || row.vip_expires_at === null,
+      expired: reset!.n > 0 || row.vip_expires_at === null,
       tier: Number(row.vip_tier),
       expiresAt: row.vip_expires_at,
       seq: Number(row.seq),
