@@ -22,7 +22,6 @@ import {
   validateVipPolicy,
   type DueReminder,
   type VipFlowState,
-  type VipPolicy,
 } from '../../domain/vip/flow';
 import { STANDARD_ACTIVITY_OPTIONS } from '../activity-options';
 import { vipPurchasedSignal, vipStatusQuery, type VipFlowInput } from './definitions';
