@@ -231,6 +231,8 @@ const schema = z
       .transform((parts) => parts.map(Number))
       .pipe(z.array(z.number().int().min(1).max(696)).min(0).max(5))
       .default([72, 24]),
+    /** How often the VIP repair looks for memberships past their expiry that their flow missed. */
+    VIP_EXPIRY_SWEEP_SECONDS: z.coerce.number().int().min(10).max(86_400).default(300),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {

@@ -5,6 +5,8 @@ import { FlowKind, SearchAttribute } from '../domain/flows';
 import type { GiftSettlementDispatchInput } from '../workflows/gift-settlement/definitions';
 import { giftFraudScanSchedule } from '../workflows/gift-fraud/schedule';
 import { VOIDED_PURCHASES_SCHEDULE_ID, voidedPurchasesSchedule } from '../workflows/recharge/schedule';
+import { DEFAULT_VIP_POLICY } from '../domain/vip/flow';
+import type { VipExpirySweepInput } from '../workflows/vip/sweep';
 
 /**
  * Temporal Schedules the project runs, created or brought up to date at every worker start (so
@@ -88,7 +90,32 @@ export const googlePlayVoidedPurchases: ScheduleDefinition = {
   },
 };
 
-export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan, googlePlayVoidedPurchases];
+/** The VIP repair: memberships past their expiry whose flow missed it (a lost purchase signal). */
+export const vipExpirySweep: ScheduleDefinition = {
+  id: 'vip-expiry-sweep',
+  build(config) {
+    const input: VipExpirySweepInput = {
+      policy: { ...DEFAULT_VIP_POLICY, reminderLeadHours: config.VIP_REMINDER_LEAD_HOURS },
+      graceSeconds: 60,
+      limit: 500,
+    };
+    return {
+      spec: { intervals: [{ every: `${config.VIP_EXPIRY_SWEEP_SECONDS} seconds` }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'vipExpirySweepWorkflow',
+        workflowId: 'vip-expiry-sweep',
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        args: [input],
+        workflowExecutionTimeout: RUN_TIMEOUT,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: SearchAttribute.FlowKind, value: FlowKind.VipExpirySweep }]),
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '5 minutes' },
+    };
+  },
+};
+
+export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan, googlePlayVoidedPurchases, vipExpirySweep];
 
 export interface EnsuredSchedule {
   id: string;

@@ -6,3 +6,4 @@ export { giftSettlementDispatchWorkflow, giftSettlementWorkflow } from './gift-s
 export { rechargeWorkflow } from './recharge/workflow';
 export { voidedPurchasesWorkflow } from './recharge/voided';
 export { vipWorkflow } from './vip/workflow';
+export { vipExpirySweepWorkflow } from './vip/sweep';

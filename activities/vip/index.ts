@@ -1,8 +1,12 @@
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
 import { VipRecords } from '../../db/repositories/vip';
 import type { VipExpiredEvent } from '../../domain/events';
 import type { UserEventPublisher } from '../../platform/events/publisher';
+import type { VipPolicy } from '../../domain/vip/flow';
 import { InboxNotifier, type Notifier } from '../../services/notifications/notifier';
+import { VipFlows } from '../../services/vip/flow-client';
 import { asActivity } from '../failures';
 
 export interface SendVipReminderInput {
@@ -34,11 +38,20 @@ export interface VipActivityDeps {
   events: UserEventPublisher;
   /** How users are told (push included where configured); default: the in-app list and a socket event. */
   notifier?: Notifier;
+  /** Where the sweep signals flows; default: the activity's own client. */
+  temporal?: Client;
+}
+
+export interface ResumeOverdueVipInput {
+  policy: VipPolicy;
+  /** How long past its expiry a membership must be before the sweep steps in (the flow's own timer is exact). */
+  graceSeconds: number;
+  limit: number;
 }
 
 export type VipActivities = ReturnType<typeof createVipActivities>;
 
-export function createVipActivities({ dataSource, events, notifier }: VipActivityDeps) {
+export function createVipActivities({ dataSource, events, notifier, temporal }: VipActivityDeps) {
   const records = new VipRecords(dataSource);
   const notify = notifier ?? new InboxNotifier(dataSource, events);
 
@@ -86,6 +99,25 @@ export function createVipActivities({ dataSource, events, notifier }: VipActivit
           idempotencyKey: key,
         });
         return result;
+      });
+    },
+
+    /**
+     * The repair for a purchase whose signal never reached its flow: memberships past their
+     * expiry (by more than the grace) get their last purchase signalled again (signal-with-start),
+     * so their flow expires them at once, with its notification, by the same path as any expiry.
+     */
+    async resumeOverdueVipFlows(input: ResumeOverdueVipInput): Promise<{ overdue: number; signalled: number }> {
+      return asActivity(async () => {
+        const context = Context.current();
+        const flows = new VipFlows(temporal ?? context.client, context.info.taskQueue, input.policy);
+        const overdue = await records.overdue(input.graceSeconds * 1000, input.limit);
+        let signalled = 0;
+        for (const m of overdue) {
+          if (await flows.purchased(m.userId, { seq: m.seq, tier: m.tier, expiresAt: m.expiresAt, resync: true })) signalled += 1;
+          context.heartbeat(signalled);
+        }
+        return { overdue: overdue.length, signalled };
       });
     },
   };

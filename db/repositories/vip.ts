@@ -123,6 +123,20 @@ export class VipRecords {
   }
 
   /**
+   * Memberships still on record more than `graceMs` past their expiry: their flow missed it (a
+   * purchase whose signal never reached Temporal). Oldest first, with their last purchase.
+   */
+  async overdue(graceMs: number, limit: number): Promise<{ userId: string; tier: number; expiresAt: number; seq: number }[]> {
+    const rows: { id: string; vip_tier: number; vip_expires_at: Date; seq: number }[] = await this.dataSource.query(
+      `SELECT u.id, u.vip_tier, u.vip_expires_at, (SELECT COALESCE(max(seq), 0) FROM vip_purchases p WHERE p.user_id = u.id) AS seq
+         FROM users u WHERE u.vip_expires_at < now() - make_interval(secs => $1::double precision / 1000)
+        ORDER BY u.vip_expires_at LIMIT $2`,
+      [graceMs, limit],
+    );
+    return rows.map((r) => ({ userId: r.id, tier: Number(r.vip_tier), expiresAt: r.vip_expires_at.getTime(), seq: Number(r.seq) }));
+  }
+
+  /**
    * Ends a VIP at the expiry a timer was set for: tier 0 and no expiry, only while the record
    * still holds exactly that expiry. A purchase holding the row waits this out and wins (the
    * UPDATE re-reads the row after it commits). Already ended (a retry): reported as expired.

@@ -14,6 +14,14 @@ describe('the vip flow rules', () => {
     expect(applyPurchase(reminded, { seq: 2, tier: 3, expiresAt: E })).toMatchObject({ tier: 3, remindersSent: [reminderKey(E, 72)] });
   });
 
+  it('takes the record the expiry sweep resends, even without a purchase row, unless it is older or the same', () => {
+    const fresh = initialVipState('u2');
+    expect(applyPurchase(fresh, { seq: 0, tier: 1, expiresAt: E, resync: true })).toMatchObject({ tier: 1, expiresAt: E, seq: 0, purchases: 0 });
+    expect(applyPurchase(fresh, { seq: 0, tier: 1, expiresAt: E })).toBe(fresh);
+    expect(applyPurchase(bought, { seq: 1, tier: 2, expiresAt: E, resync: true })).toBe(bought);
+    expect(applyPurchase({ ...bought, seq: 4 }, { seq: 3, tier: 2, expiresAt: E + HOUR, resync: true })).toMatchObject({ seq: 4, expiresAt: E });
+  });
+
   it('waits for the 3-day reminder, then the 1-day one, then expires', () => {
     expect(nextVipStep(bought, E - 100 * HOUR, DEFAULT_VIP_POLICY)).toEqual({ kind: 'wait', until: E - 72 * HOUR });
     expect(nextVipStep(bought, E - 72 * HOUR, DEFAULT_VIP_POLICY)).toMatchObject({ kind: 'remind', reminder: { leadHours: 72 }, skipped: [] });

@@ -48,17 +48,26 @@ export interface VipPurchaseNotice {
   seq: number;
   tier: number;
   expiresAt: number;
+  /**
+   * The record as the expiry sweep read it, not a new purchase: taken when it is at least as new
+   * as what the flow holds (a membership with no purchase row has seq 0).
+   */
+  resync?: boolean;
 }
 
 /** The state after a purchase notice; a notice older than what the flow holds changes nothing. */
 export function applyPurchase(state: VipFlowState, notice: VipPurchaseNotice): VipFlowState {
-  if (notice.seq <= state.seq) return state;
+  if (notice.resync) {
+    if (notice.seq < state.seq || (notice.tier === state.tier && notice.expiresAt === state.expiresAt)) return state;
+  } else if (notice.seq <= state.seq) {
+    return state;
+  }
   return {
     ...state,
     tier: notice.tier,
     expiresAt: notice.expiresAt,
     seq: notice.seq,
-    purchases: state.purchases + 1,
+    purchases: state.purchases + (notice.resync ? 0 : 1),
     remindersSent: notice.expiresAt === state.expiresAt ? state.remindersSent : [],
   };
 }

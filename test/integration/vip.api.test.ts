@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SearchAttribute } from '../../domain/flows';
 import { DEFAULT_VIP_POLICY } from '../../domain/vip/flow';
 import { VIP_PERIOD_MS } from '../../domain/vip/membership';
@@ -6,6 +8,8 @@ import { ReplayableRequests } from '../../services/idempotency/replayable-reques
 import { createProgressEvents, type ProgressEvent } from '../../services/progress';
 import { VipService } from '../../services/vip/vip-service';
 import { vipStatusQuery, vipWorkflowId } from '../../workflows/vip/definitions';
+import { ensureSchedules, vipExpirySweep } from '../../workers/schedules';
+import { HISTORIES_DIR, historyToFile } from '../replay/histories';
 import { startApi, startWorker } from '../support/app-harness';
 import { fundCoins, ledgerDisagreements } from '../support/economy';
 import { connectRealStack, type RealStack } from '../support/real-stack';
@@ -214,5 +218,43 @@ describe('progress', () => {
     await progress.drain();
     const body = reply.body as { vip: { expiresAt: string } };
     expect(seen).toEqual([{ kind: 'vip-bought', userId: user.id, at: expect.any(Date), tier: 1, expiresAt: new Date(body.vip.expiresAt) }]);
+  });
+});
+
+describe('the expiry sweep (the repair for a lost purchase signal)', () => {
+  it('hands a membership past its expiry, whose flow never heard of it, back to its flow, which expires it', async () => {
+    const { user, call } = await signedInUser();
+    // As a purchase leaves it when Temporal never took its signal: a record, and no flow.
+    const expiredAt = new Date(Date.now() - 5 * 60_000);
+    await stack.dataSource.query(`UPDATE users SET vip_tier = 1, vip_expires_at = $2 WHERE id = $1`, [user.id, expiredAt]);
+    expect(await (await call('GET', '/v1/me/vip')).json()).toMatchObject({ active: false, tier: null });
+
+    const prefix = `test-${randomUUID().slice(0, 8)}-`;
+    const [ensured] = await ensureSchedules(stack.temporal, { ...stack.config, VIP_EXPIRY_SWEEP_SECONDS: 3600 }, { idPrefix: prefix, schedules: [vipExpirySweep] });
+    const schedule = stack.temporal.schedule.getHandle(ensured!.id);
+    try {
+      await schedule.trigger();
+      const action = await eventually(async () => (await schedule.describe()).info.recentActions.at(-1), (a) => a !== undefined, 'the sweep ran');
+      const run = stack.temporal.workflow.getHandle(action!.action.workflow.workflowId, action!.action.workflow.firstExecutionRunId);
+      const result = await run.result();
+      expect(result.signalled).toBeGreaterThanOrEqual(1);
+      await eventually(
+        () => stack.dataSource.query(`SELECT vip_tier FROM users WHERE id = $1`, [user.id]) as Promise<{ vip_tier: number }[]>,
+        (rows) => rows[0]!.vip_tier === 0,
+        'the flow expired the membership',
+      );
+      // The notification follows the expiry's commit.
+      const notices = await eventually(
+        () => stack.dataSource.query(`SELECT data FROM notifications WHERE user_id = $1 AND kind = 'vip_expired'`, [user.id]) as Promise<{ data: unknown }[]>,
+        (rows) => rows.length > 0,
+        'the vip_expired notification',
+      );
+      expect(notices).toEqual([{ data: { tier: 1, expiredAt: expiredAt.toISOString() } }]);
+      if (process.env.AURA_RECORD_HISTORIES === '1') {
+        writeFileSync(join(HISTORIES_DIR, 'vip-expiry-sweep.resumed.json'), historyToFile(await run.fetchHistory()));
+      }
+    } finally {
+      await schedule.delete();
+    }
   });
 });

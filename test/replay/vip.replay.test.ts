@@ -7,10 +7,11 @@ import { workflowBundle } from '../support/time-skipping';
  * test/workflows/vip.workflow.test.ts with AURA_RECORD_HISTORIES=1): a change that would break
  * running memberships (their timers, reminders, expiry) fails here.
  */
-const histories = loadHistories('vip.');
+const histories = [...loadHistories('vip.'), ...loadHistories('vip-expiry-sweep.')];
 
 it('has recorded histories for the main paths of the flow', () => {
   expect(histories.map((h) => h.workflowId).sort()).toEqual([
+    'vip-expiry-sweep.resumed',
     'vip.activity-retried',
     'vip.continued-as-new',
     'vip.expired',

@@ -146,6 +146,7 @@ async function withScenario(
 
   const real = createVipActivities({ dataSource: stack.dataSource, events: new RedisUserEventPublisher(stack.redis) });
   const counted: VipActivities = {
+    ...real,
     sendVipReminder: async (input) => {
       calls.reminders += 1;
       return real.sendVipReminder(input);
@@ -387,6 +388,7 @@ describe('vip flow (time-skipping, real PostgreSQL)', () => {
       {
         record: 'vip.activity-retried',
         wrap: (real) => ({
+          ...real,
           sendVipReminder: async (input) => {
             if (reminderFailures < 1) {
               reminderFailures += 1;
