@@ -9,6 +9,9 @@ export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraud
 import { createReferralActivities, type ReferralActivityDeps } from './referral';
 
 export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & ReferralActivityDeps;
+import { createVipActivities, type VipActivityDeps } from './vip';
+
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & VipActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -20,5 +23,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createRechargeActivities(deps),
     ...createStatusRecheckActivities(deps),
     ...createReferralActivities(deps),
+    ...createVipActivities(deps),
   };
 }

@@ -81,6 +81,11 @@ import { createReferralServices } from '../services/referrals';
 import { referralRoutes } from './referrals/routes';
 import { notificationRoutes } from './notifications/routes';
 import { FollowNotices, notifierFromConfig, type Notifier } from '../services/notifications';
+import { vipRoutes } from './vip/routes';
+import { VipService } from '../services/vip/vip-service';
+import { VipFlows } from '../services/vip/flow-client';
+import { ReplayableRequests } from '../services/idempotency/replayable-requests';
+import { DEFAULT_VIP_POLICY, validateVipPolicy, type VipPolicy } from '../domain/vip/flow';
 
 export interface ApiDeps {
   config: Config;
@@ -218,7 +223,20 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
       whenRedisIsDown: 'local',
     }),
   );
-  userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource, progress }).routes());
+  const vipPolicy: VipPolicy = { ...DEFAULT_VIP_POLICY, reminderLeadHours: config.VIP_REMINDER_LEAD_HOURS };
+  const vipProblems = validateVipPolicy(vipPolicy);
+  if (vipProblems.length) throw new Error(`invalid VIP configuration: ${vipProblems.join('; ')}`);
+  const vip = new VipService({
+    dataSource: deps.dataSource,
+    requests: new ReplayableRequests(deps.dataSource),
+    timer: new VipFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, vipPolicy),
+    policy: vipPolicy,
+    progress,
+    events: userEvents,
+    logger,
+  });
+  userRoutes.use(dailyRewardRoutes({ flows, users, dataSource: deps.dataSource, progress, vipPerks: vip }).routes());
+  userRoutes.use(vipRoutes({ vip }).routes());
   userRoutes.use(sessionRoutes({ sessions }).routes());
   userRoutes.use(
     meRoutes({ dataSource: deps.dataSource, avatars: mediaAttachments, mediaUrl, dailyReward: flows, profileCacheMs: config.PROFILE_CACHE_MS }).routes(),

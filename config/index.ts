@@ -288,6 +288,13 @@ const schema = z
     REFERRAL_LATE_ATTRIBUTION_HOURS: z.coerce.number().int().min(0).max(168).default(24),
     /** Days a session's address counts for the same-network rule. */
     REFERRAL_NETWORK_WINDOW_DAYS: z.coerce.number().int().min(0).max(365).default(30),
+    /** Hours before a VIP ends that a reminder goes out (each once per expiry), comma separated. */
+    VIP_REMINDER_LEAD_HOURS: csv
+      .transform((parts) => parts.map(Number))
+      .pipe(z.array(z.number().int().min(1).max(696)).min(0).max(5))
+      .default([72, 24]),
+    /** How often the VIP repair looks for memberships past their expiry that their flow missed. */
+    VIP_EXPIRY_SWEEP_SECONDS: z.coerce.number().int().min(10).max(86_400).default(300),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {

@@ -133,6 +133,9 @@ export const ErrorCode = {
   MedalDisplayTooMany: 'MEDAL_DISPLAY_TOO_MANY',
   ReferralRefused: 'REFERRAL_REFUSED',
   NotificationNotFound: 'NOTIFICATION_NOT_FOUND',
+  VipTierNotFound: 'VIP_TIER_NOT_FOUND',
+  VipDowngradeWhileActive: 'VIP_DOWNGRADE_WHILE_ACTIVE',
+  VipTermTooLong: 'VIP_TERM_TOO_LONG',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

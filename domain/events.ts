@@ -91,6 +91,15 @@ export type GiftReceivedEvent = RealtimeEvent<
   }
 >;
 
+/** To the user: a VIP purchase, renewal or upgrade committed (the app refreshes badge and perks). */
+export type VipChangedEvent = RealtimeEvent<
+  'vip.changed',
+  { purchaseId: string; kind: 'new' | 'renewal' | 'upgrade'; tier: number; expiresAt: string }
+>;
+
+/** To the user: their VIP ended at its expiry; perks are gone everywhere (users.vip_tier is 0). */
+export type VipExpiredEvent = RealtimeEvent<'vip.expired', { tier: number; expiredAt: string }>;
+
 export function userChannel(userId: string): string {
   return `aura:user:${userId}`;
 }

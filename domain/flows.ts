@@ -26,6 +26,8 @@ export const FlowKind = {
   StoreVoidedPurchases: 'store-voided-purchases',
   /** One flow per user (`vip:<userId>`): the VIP expiry timer and its reminders. */
   Vip: 'vip',
+  /** The scheduled repair: VIP flows that missed an expiry (a lost purchase signal) are signalled again. */
+  VipExpirySweep: 'vip-expiry-sweep',
   /** One flow per referred user (`referral:<refereeId>`): milestones within a window, each paid once. */
   Referral: 'referral',
   /** One flow per CP proposal (`cp-proposal:<proposalId>`): the ring's coins held until answered. */

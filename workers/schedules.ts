@@ -7,6 +7,8 @@ import { giftFraudScanSchedule } from '../workflows/gift-fraud/schedule';
 import { VOIDED_PURCHASES_SCHEDULE_ID, voidedPurchasesSchedule } from '../workflows/recharge/schedule';
 import { statusRecheckSchedule } from '../workflows/status-recheck/schedule';
 import type { StatusRecheckInput } from '../workflows/status-recheck/workflow';
+import { DEFAULT_VIP_POLICY } from '../domain/vip/flow';
+import type { VipExpirySweepInput } from '../workflows/vip/sweep';
 
 /**
  * Temporal Schedules the project runs, created or brought up to date at every worker start (so
@@ -107,11 +109,33 @@ export const statusRecheck: ScheduleDefinition = {
         typedSearchAttributes: new TypedSearchAttributes([{ key: SearchAttribute.FlowKind, value: statusRecheckSchedule.flowKind }]),
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes' },
+/** The VIP repair: memberships past their expiry whose flow missed it (a lost purchase signal). */
+export const vipExpirySweep: ScheduleDefinition = {
+  id: 'vip-expiry-sweep',
+  build(config) {
+    const input: VipExpirySweepInput = {
+      policy: { ...DEFAULT_VIP_POLICY, reminderLeadHours: config.VIP_REMINDER_LEAD_HOURS },
+      graceSeconds: 60,
+      limit: 500,
+    };
+    return {
+      spec: { intervals: [{ every: `${config.VIP_EXPIRY_SWEEP_SECONDS} seconds` }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'vipExpirySweepWorkflow',
+        workflowId: 'vip-expiry-sweep',
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        args: [input],
+        workflowExecutionTimeout: RUN_TIMEOUT,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: SearchAttribute.FlowKind, value: FlowKind.VipExpirySweep }]),
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '5 minutes' },
     };
   },
 };
 
 export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan, googlePlayVoidedPurchases, statusRecheck];
+export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan, googlePlayVoidedPurchases, vipExpirySweep];
 
 export interface EnsuredSchedule {
   id: string;

@@ -7,3 +7,5 @@ export { rechargeWorkflow } from './recharge/workflow';
 export { voidedPurchasesWorkflow } from './recharge/voided';
 export { statusRecheckWorkflow } from './status-recheck/workflow';
 export { referralWorkflow } from './referral/workflow';
+export { vipWorkflow } from './vip/workflow';
+export { vipExpirySweepWorkflow } from './vip/sweep';

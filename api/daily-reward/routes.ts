@@ -26,7 +26,14 @@ const claimHistoryQuery = z
 const claimBody = z.object({}).strict();
 
 /** The daily reward of the signed-in user: status, claim, and the history of claimed days. */
-export function dailyRewardRoutes(deps: { flows: DailyRewardFlows; users: UserDirectory; dataSource: DataSource; progress?: ProgressEvents }): Router<ApiState> {
+export function dailyRewardRoutes(deps: {
+  flows: DailyRewardFlows;
+  users: UserDirectory;
+  dataSource: DataSource;
+  progress?: ProgressEvents;
+  /** The VIP perk: the daily reward multiplier (percent) of the tier in force; absent: 100. */
+  vipPerks?: { dailyRewardPercent(userId: string): Promise<number> };
+}): Router<ApiState> {
   const router = new Router<ApiState>();
   const claims = new DailyRewardClaims(deps.dataSource);
 
@@ -35,7 +42,8 @@ export function dailyRewardRoutes(deps: { flows: DailyRewardFlows; users: UserDi
     const user = await deps.users.findById(userId);
     if (!user) throw new AppError(ErrorCode.UserNotFound, 'the signed-in user does not exist');
     if (user.status !== 'active') throw new AppError(ErrorCode.Forbidden, 'this account is suspended');
-    return { id: user.id, timeZone: user.timeZone, profileVersion: user.updatedAt.getTime() };
+    const rewardPercent = deps.vipPerks ? await deps.vipPerks.dailyRewardPercent(user.id) : 100;
+    return { id: user.id, timeZone: user.timeZone, profileVersion: user.updatedAt.getTime(), rewardPercent };
   }
 
   router.get('/rewards/daily', async (ctx) => {

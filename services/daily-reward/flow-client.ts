@@ -9,6 +9,7 @@ import {
   type DailyRewardStatus,
 } from '../../domain/daily-reward/cycle';
 import { FlowKind, SearchAttribute } from '../../domain/flows';
+import { scaleDailyRewardTable } from '../../domain/vip/membership';
 import {
   claimDailyRewardUpdate,
   dailyRewardStatusQuery,
@@ -27,6 +28,8 @@ export interface RewardUser {
   timeZone: string;
   /** The profile's `updated_at` (epoch ms), so a stale read never overrides a newer zone in the flow. */
   profileVersion?: number;
+  /** The VIP perk read at claim time: the coin table times this, in percent (absent or 100: unchanged). */
+  rewardPercent?: number;
 }
 
 /** A best-effort notice must not hold up the request that caused it for long. */
@@ -46,8 +49,10 @@ export class DailyRewardFlows {
   ) {}
 
   async claim(user: RewardUser): Promise<ClaimResult> {
-    const input: DailyRewardInput = { userId: user.id, timeZone: user.timeZone, policy: this.policy };
-    const request: ClaimRequest = { timeZone: user.timeZone, profileVersion: user.profileVersion ?? null, policy: this.policy };
+    // The VIP multiplier is an input the claim carries, like the table itself: the flow stays deterministic.
+    const policy = this.policyFor(user);
+    const input: DailyRewardInput = { userId: user.id, timeZone: user.timeZone, policy };
+    const request: ClaimRequest = { timeZone: user.timeZone, profileVersion: user.profileVersion ?? null, policy };
     const start = new WithStartWorkflowOperation<typeof dailyRewardWorkflow>('dailyRewardWorkflow', {
       workflowId: dailyRewardWorkflowId(user.id),
       taskQueue: this.taskQueue,
@@ -76,13 +81,20 @@ export class DailyRewardFlows {
       const snapshot = await this.client.workflow.getHandle(dailyRewardWorkflowId(user.id)).query(dailyRewardStatusQuery);
       const state = applyProfile(snapshot.state, profileFacts(user));
       if (state.timeZone !== snapshot.state.timeZone) await this.profileChanged(user);
-      return describeDailyReward(state, this.now(), this.policy);
+      return describeDailyReward(state, this.now(), this.policyFor(user));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
-        return describeDailyReward(initialDailyRewardState(user.id, user.timeZone), this.now(), this.policy);
+        return describeDailyReward(initialDailyRewardState(user.id, user.timeZone), this.now(), this.policyFor(user));
       }
       throw translateTemporalError(err);
     }
+  }
+
+  /** This process's table, times the user's VIP multiplier when they have one. */
+  private policyFor(user: RewardUser): DailyRewardPolicy {
+    const percent = user.rewardPercent ?? 100;
+    if (percent <= 100) return this.policy;
+    return { ...this.policy, coinsByDay: scaleDailyRewardTable(this.policy.coinsByDay, percent) };
   }
 
   /**

@@ -152,6 +152,7 @@ function isErrorShape(body: unknown): boolean {
 const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'user_medals', 'medals', 'level_ups', 'medal_item_grants'];
 const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'referrals', 'referral_refusals', 'referral_payouts'];
 const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'notifications', 'notification_preferences', 'push_tokens', 'push_outbox'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'vip_purchases'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -335,6 +336,10 @@ function specs(): Record<string, RouteSpec> {
     'GET /v1/me/following': { query: page },
     'GET /v1/me/blocked': { query: page },
     'GET /v1/gifts': { query: { region: ['IN', 'region'] } },
+    'GET /v1/vip/tiers': {},
+    'GET /v1/me/vip': {},
+    // Tier 5 costs more than the owner holds: even a request that slipped through would change nothing.
+    'POST /v1/me/vip/purchases': { headers: { 'idempotency-key': randomUUID() }, body: { tier: [5, 'int'], periods: [1, 'int'] } },
     'GET /v1/wallet': {},
     'GET /v1/wallet/transactions': { query: { currency: ['coins', 'enum'], ...page } },
     'POST /v1/wallet/exchanges': { headers: { 'idempotency-key': randomUUID() }, body: { diamonds: [100_000_001, 'minutes'] } },
