@@ -1,10 +1,11 @@
+import { createCpActivities, type CpActivityDeps } from './cp';
 import { createDailyRewardActivities, type DailyRewardActivityDeps } from './daily-reward';
 import { createGiftFraudActivities, type GiftFraudActivityDeps } from './gift-fraud';
 import { createGiftSettlementActivities, type GiftSettlementActivityDeps } from './gift-settlement';
 import { createOtpActivities, type OtpActivityDeps } from './otp';
 import { createRechargeActivities, type RechargeActivityDeps } from './recharge';
 
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps;
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & CpActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -14,5 +15,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createGiftFraudActivities(deps),
     ...createGiftSettlementActivities(deps),
     ...createRechargeActivities(deps),
+    ...createCpActivities(deps),
   };
 }

@@ -226,6 +226,15 @@ const schema = z
       .pipe(z.array(z.number().int().positive()).length(7))
       .default([10, 20, 30, 40, 50, 60, 150]),
     DAILY_REWARD_REMINDER_LEAD_HOURS: z.coerce.number().int().min(1).max(23).default(4),
+
+    /** CP proposals (docs/status/cp.md): how long one waits for an answer before its escrow is refunded. */
+    CP_PROPOSAL_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
+    /** What ending a pair costs the one who ends it, in coins (0: free). */
+    CP_BREAKUP_FEE_COINS: z.coerce.number().int().min(0).default(99),
+    /** Days after a pair ends before either partner may pair again (0: none). */
+    CP_BREAKUP_COOLDOWN_DAYS: z.coerce.number().int().min(0).max(365).default(7),
+    /** How often the worker's CP sweep runs (unstarted flows, stale proposals, intimacy repair); 0: never (tests call it). */
+    CP_SWEEP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {

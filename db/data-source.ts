@@ -15,8 +15,9 @@ import { RoomPlaylists1764600100000 } from './migrations/1764600100000-RoomPlayl
 
 import { MediaAssets1764600200000 } from './migrations/1764600200000-MediaAssets';
 import { StatusFoundation1764700000000 } from './migrations/1764700000000-StatusFoundation';
+import { CpProposals1764700500000 } from './migrations/1764700500000-CpProposals';
 
-export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000, Rooms1764300000000, AccountBansAndRoomMutes1764400000000, Economy1764500000000, GiftCatalogSeed1764500100000, StoreRecharges1764500200000, GiftFraudReview1764500300000, SettlementFlows1764500400000, RoomPlaylists1764600100000, MediaAssets1764600200000, StatusFoundation1764700000000];
+export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000, Rooms1764300000000, AccountBansAndRoomMutes1764400000000, Economy1764500000000, GiftCatalogSeed1764500100000, StoreRecharges1764500200000, GiftFraudReview1764500300000, SettlementFlows1764500400000, RoomPlaylists1764600100000, MediaAssets1764600200000, StatusFoundation1764700000000, CpProposals1764700500000];
 
 /**
  * How long one statement may run. The server enforces statement_timeout; query_timeout is the

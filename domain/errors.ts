@@ -129,6 +129,15 @@ export const ErrorCode = {
   MediaInUse: 'MEDIA_IN_USE',
   MediaUrlNotAccepted: 'MEDIA_URL_NOT_ACCEPTED',
   WebhookSignatureInvalid: 'WEBHOOK_SIGNATURE_INVALID',
+  /** CP: the other person (or, at accept, either party) already has a partner. */
+  PartnerTaken: 'PARTNER_TAKEN',
+  /** CP: the caller already has a partner. */
+  CpAlreadyPaired: 'CP_ALREADY_PAIRED',
+  CpProposalExists: 'CP_PROPOSAL_EXISTS',
+  CpProposalClosed: 'CP_PROPOSAL_CLOSED',
+  CpCooldown: 'CP_COOLDOWN',
+  CpRingNotAllowed: 'CP_RING_NOT_ALLOWED',
+  CpNotPaired: 'CP_NOT_PAIRED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

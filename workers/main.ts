@@ -20,6 +20,7 @@ import { RoomLiveState } from '../db/live/room-live-state';
 import { liveStateSettingsFromConfig } from '../services/rooms';
 import { createSeatBinder, mediaAccessFromConfig } from '../services/media';
 import { createProgressEvents } from '../services/progress';
+import { createCpParts } from '../services/cp';
 
 /** GET /metrics for Prometheus; anything else 404. */
 function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
   const redis = createRedis(config.REDIS_URL, { name: 'aura-worker' });
   // A client for what activities start (settlement flows) and for the schedules.
   const temporal = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
+  const ringRankings = createGiftRankings({ redis, dataSource, logger });
   const { worker, connection } = await createAuraWorker(
     {
       address: config.TEMPORAL_ADDRESS,
@@ -76,6 +78,13 @@ async function main(): Promise<void> {
       progress: createProgressEvents({ logger }),
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
+      // CP: the ring's receipt follows the gift hold; accepts check the break-up cooldown.
+      cp: { holdMs: config.GIFT_SETTLEMENT_HOLD_HOURS * 3_600_000, cooldownDays: config.CP_BREAKUP_COOLDOWN_DAYS, taskQueue: config.TEMPORAL_TASK_QUEUE },
+      // A ring given when a pair forms counts on the gift rankings like any gift (it has no room).
+      ringGiven: (ring) =>
+        ringRankings.record([{ senderId: ring.senderId, receiverId: ring.receiverId, roomId: null, coins: ring.coins, diamonds: ring.diamonds, at: ring.at }]),
+      // Only the CP crash test sets this: the worker dies right after an accept or refund commits.
+      crashAfterCpCommit: process.env.AURA_FAULT_CRASH_AFTER_CP_COMMIT === '1' && config.NODE_ENV !== 'production',
     },
     logger,
   );
@@ -101,8 +110,12 @@ async function main(): Promise<void> {
     : null;
   await seatBinder?.start();
   if (seatBinder) logger.info({ url: config.LIVEKIT_URL }, 'seat binder following the seat grid on the media server');
+  // The CP repair pass: flows a crash left unstarted, lost cancel signals, uncounted partner gifts.
+  const cpSweeper = createCpParts({ dataSource, redis, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger }).sweeper;
+  cpSweeper.start(config.CP_SWEEP_SECONDS * 1000);
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and drains in-flight tasks.
   await worker.run();
+  await cpSweeper.stop();
   await seatBinder?.stop();
   await connection.close();
   metricsServer?.close();

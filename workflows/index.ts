@@ -5,3 +5,4 @@ export { giftFraudScanWorkflow } from './gift-fraud/workflow';
 export { giftSettlementDispatchWorkflow, giftSettlementWorkflow } from './gift-settlement/workflow';
 export { rechargeWorkflow } from './recharge/workflow';
 export { voidedPurchasesWorkflow } from './recharge/voided';
+export { cpProposalWorkflow } from './cp-proposal/workflow';
