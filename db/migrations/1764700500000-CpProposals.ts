@@ -67,6 +67,34 @@ export class CpProposals1764700500000 implements MigrationInterface {
     await q.query(`CREATE INDEX ix_cp_pairs_a_ended ON cp_pairs (user_a, ended_at) WHERE ended_at IS NOT NULL`);
     await q.query(`CREATE INDEX ix_cp_pairs_b_ended ON cp_pairs (user_b, ended_at) WHERE ended_at IS NOT NULL`);
 
+    // One partner at a time, really: the foundation's two partial unique indexes (open pairs by
+    // user_a, by user_b) let a user be user_a of one open pair and user_b of another. Each open
+    // pair's two users get a row here (primary key: the user), kept by triggers on cp_pairs, so
+    // any writer of cp_pairs is held to it and two pairs racing for one person conflict.
+    await q.query(`
+      CREATE TABLE cp_open_partners (
+        user_id uuid PRIMARY KEY REFERENCES users(id),
+        pair_id uuid NOT NULL REFERENCES cp_pairs(id)
+      )`);
+    await q.query(`INSERT INTO cp_open_partners (user_id, pair_id)
+      SELECT user_a, id FROM cp_pairs WHERE ended_at IS NULL UNION ALL SELECT user_b, id FROM cp_pairs WHERE ended_at IS NULL`);
+    await q.query(`
+      CREATE FUNCTION cp_pairs_keep_open_partners() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          IF NEW.ended_at IS NULL THEN
+            INSERT INTO cp_open_partners (user_id, pair_id) VALUES (NEW.user_a, NEW.id), (NEW.user_b, NEW.id);
+          END IF;
+        ELSIF OLD.ended_at IS NULL AND NEW.ended_at IS NOT NULL THEN
+          DELETE FROM cp_open_partners WHERE pair_id = NEW.id;
+        ELSIF OLD.ended_at IS NOT NULL AND NEW.ended_at IS NULL THEN
+          RAISE EXCEPTION 'an ended CP pair stays ended' USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NULL;
+      END $$`);
+    await q.query(`CREATE TRIGGER cp_pairs_keep_open_partners AFTER INSERT OR UPDATE OF ended_at ON cp_pairs
+      FOR EACH ROW EXECUTE FUNCTION cp_pairs_keep_open_partners()`);
+
     await q.query(`
       CREATE TABLE cp_intimacy_gifts (
         receipt_id bigint PRIMARY KEY REFERENCES gift_receipts(id),
@@ -80,6 +108,9 @@ export class CpProposals1764700500000 implements MigrationInterface {
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`DROP TABLE cp_intimacy_gifts`);
+    await q.query(`DROP TRIGGER cp_pairs_keep_open_partners ON cp_pairs`);
+    await q.query(`DROP FUNCTION cp_pairs_keep_open_partners`);
+    await q.query(`DROP TABLE cp_open_partners`);
     await q.query(`DROP INDEX ix_cp_pairs_users, ix_cp_pairs_a_ended, ix_cp_pairs_b_ended`);
     await q.query(`ALTER TABLE cp_pairs DROP CONSTRAINT cp_pairs_ended_has_who, DROP CONSTRAINT cp_pairs_ended_by_party,
       DROP COLUMN breakup_fee_entry_id, DROP COLUMN proposal_id`);

@@ -229,7 +229,8 @@ export class CpRecords {
         await tx.query('RELEASE SAVEPOINT cp_pair');
       } catch (err) {
         await tx.query('ROLLBACK TO SAVEPOINT cp_pair');
-        if (isPgError(err, PG_UNIQUE_VIOLATION, 'uq_cp_pairs_open')) {
+        // cp_open_partners (kept by a trigger) holds each paired user once; the foundation's indexes too.
+        if (isPgError(err, PG_UNIQUE_VIOLATION, 'cp_open_partners') || isPgError(err, PG_UNIQUE_VIOLATION, 'uq_cp_pairs_open')) {
           throw new AppError(ErrorCode.PartnerTaken, 'one of you already has a partner');
         }
         throw err;
@@ -238,16 +239,20 @@ export class CpRecords {
       const [receipt] = (await tx.query(
         `WITH send AS (
            INSERT INTO gift_sends (id, sender_id, room_id, gift_id, quantity, unit_price_coins, unit_diamonds, receiver_count, total_coins, debit_entry_id, created_at)
-           VALUES ($1, $2, NULL, $3, 1, $4, $5, 1, $4, $6, $7) RETURNING id)
+           VALUES ($1, $2, NULL, $3, 1, $4, $5, 1, $10, $6, $7) RETURNING id)
          INSERT INTO gift_receipts (send_id, sender_id, receiver_id, room_id, coins, diamonds, hold_until, created_at)
-         SELECT send.id, $2, $8, NULL, $4, $5, $9, $7 FROM send RETURNING id`,
-        [sendId, p.proposer_id, p.ring_gift_id, p.coins, p.diamonds, p.escrow_entry_id, now, p.addressee_id, new Date(now.getTime() + input.holdMs)],
+         SELECT send.id, $2, $8, NULL, $10, $11, $9, $7 FROM send RETURNING id`,
+        [
+          sendId, p.proposer_id, p.ring_gift_id, Number(p.coins), Number(p.diamonds), p.escrow_entry_id, now, p.addressee_id,
+          new Date(now.getTime() + input.holdMs), p.coins, p.diamonds,
+        ],
       )) as [{ id: string }];
       await tx.query(`INSERT INTO cp_intimacy_gifts (receipt_id, pair_id, coins, created_at) VALUES ($1, $2, $3, $4)`, [receipt.id, pair.id, p.coins, now]);
-      const [accepted] = (await tx.query(
+      // TypeORM answers an UPDATE with [rows, count].
+      const [[accepted]] = (await tx.query(
         `UPDATE cp_proposals SET state = 'accepted', pair_id = $2, send_id = $3, answered_at = $4 WHERE id = $1 RETURNING ${PROPOSAL_COLUMNS}`,
         [p.id, pair.id, sendId, now],
-      )) as RawProposal[];
+      )) as [RawProposal[], number];
       return this.acceptedView(tx, accepted!, true);
     });
   }
