@@ -149,7 +149,7 @@ function isErrorShape(body: unknown): boolean {
 
 // -- What must not change ------------------------------------------------------------------------
 
-const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'cp_proposals', 'cp_pairs', 'cp_intimacy_gifts'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -352,6 +352,14 @@ function specs(): Record<string, RouteSpec> {
     'POST /v1/rooms/:id/media/token': { params: { id: room } },
     // Signed by the media server, not by a user: every hostile variant is unsigned (401).
     'POST /v1/media/livekit/webhook': { anonymous: true, shellOnly: true },
+    'POST /v1/cp/proposals': { headers: { 'idempotency-key': randomUUID() }, body: { toUserId: [w.target.userId, 'uuid'], ringGiftId: ['cp-ring', 'enum'] } },
+    'GET /v1/cp/proposals': { query: { direction: ['in', 'enum'], ...page } },
+    'POST /v1/cp/proposals/:id/accept': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/cp/proposals/:id/decline': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/cp/proposals/:id/withdraw': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/cp/breakup': { headers: { 'idempotency-key': randomUUID() } },
+    'GET /v1/me/cp': {},
+    'GET /v1/cp/rankings/weekly': { query: { at: [periodIdAt('weekly', Date.now()), 'period-id'], ...page } },
   };
 }
 
