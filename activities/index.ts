@@ -1,3 +1,4 @@
+import { createCpActivities, type CpActivityDeps } from './cp';
 import { createDailyRewardActivities, type DailyRewardActivityDeps } from './daily-reward';
 import { createGiftFraudActivities, type GiftFraudActivityDeps } from './gift-fraud';
 import { createGiftSettlementActivities, type GiftSettlementActivityDeps } from './gift-settlement';
@@ -12,6 +13,7 @@ export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraud
 import { createVipActivities, type VipActivityDeps } from './vip';
 
 export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & VipActivityDeps;
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & CpActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -24,5 +26,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createStatusRecheckActivities(deps),
     ...createReferralActivities(deps),
     ...createVipActivities(deps),
+    ...createCpActivities(deps),
   };
 }

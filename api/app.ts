@@ -52,6 +52,9 @@ import type { CommittedGift } from '../services/gifts/gift-service';
 import { createEconomyServices } from '../services/wallet';
 import { createProgressEvents, giftProgress, type ProgressEvents } from '../services/progress';
 import { walletRoutes } from './wallet/routes';
+import { cpRoutes } from './cp/routes';
+import { CpService, cpSettingsFromConfig, createCpParts } from '../services/cp';
+import { ReplayableRequests } from '../services/idempotency/replayable-requests';
 import { giftSendRoutes } from './gifts/send-routes';
 import { healthRoutes, liveness } from './health/routes';
 import { requireAccessToken } from './http/auth';
@@ -282,6 +285,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(referralRoutes({ attribution: referrals.attribution, records: referrals.records, leaderboard: referrals.leaderboard, users }).routes());
   userRoutes.use(giftRoutes({ catalog: gifts, regions: new ViewerRegions(deps.dataSource, gifts, logger) }).routes());
   const giftReceipts = new GiftReceipts(deps.dataSource);
+  const cp = createCpParts({ dataSource: deps.dataSource, redis: deps.redis, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
   const giftAnnouncer = deps.giftAnnouncer ?? createGiftAnnouncer({ config, redis: deps.redis, live: roomServices.live, logger, metricsRegistry: metrics.registry });
   const economy = createEconomyServices({
     config,
@@ -289,6 +293,8 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     live: roomServices.live,
     catalog: gifts,
     listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }, giftProgress(progress), levelAnnouncer.giftListener()],
+    // CP intimacy: gifts between partners raise their pair's intimacy and weekly CP score.
+    listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }, giftProgress(progress), cp.intimacy],
     onRefused: (code) => metrics.giftRefusals.inc({ code }),
     onListenerError: (err) => logger.warn({ err }, 'after a gift committed, telling the room or the rankings failed'),
   });
@@ -296,6 +302,20 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   userRoutes.use(myLevelRoutes({ dataSource: deps.dataSource }).routes());
   userRoutes.use(myMedalRoutes({ medals }).routes());
   userRoutes.use(giftSendRoutes({ gifts: economy.gifts }).routes());
+  userRoutes.use(
+    cpRoutes({
+      cp: new CpService({
+        dataSource: deps.dataSource,
+        catalog: gifts,
+        requests: new ReplayableRequests(deps.dataSource),
+        flows: cp.flows,
+        rankings: cp.rankings,
+        users,
+        settings: cpSettingsFromConfig(config),
+        logger,
+      }),
+    }).routes(),
+  );
   userRoutes.use(
     rechargeRoutes({
       recharges: new RechargeService({

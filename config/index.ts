@@ -295,6 +295,14 @@ const schema = z
       .default([72, 24]),
     /** How often the VIP repair looks for memberships past their expiry that their flow missed. */
     VIP_EXPIRY_SWEEP_SECONDS: z.coerce.number().int().min(10).max(86_400).default(300),
+    /** CP proposals (docs/status/cp.md): how long one waits for an answer before its escrow is refunded. */
+    CP_PROPOSAL_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(24),
+    /** What ending a pair costs the one who ends it, in coins (0: free). */
+    CP_BREAKUP_FEE_COINS: z.coerce.number().int().min(0).default(99),
+    /** Days after a pair ends before either partner may pair again (0: none). */
+    CP_BREAKUP_COOLDOWN_DAYS: z.coerce.number().int().min(0).max(365).default(7),
+    /** How often the worker's CP sweep runs (unstarted flows, stale proposals, intimacy repair); 0: never (tests call it). */
+    CP_SWEEP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {

@@ -20,8 +20,9 @@ import { LevelsAndMedals1764700300000 } from './migrations/1764700300000-LevelsA
 import { Referrals1764700400000 } from './migrations/1764700400000-Referrals';
 import { Notifications1764700100000 } from './migrations/1764700100000-Notifications';
 import { VipTiers1764700200000 } from './migrations/1764700200000-VipTiers';
+import { CpProposals1764700500000 } from './migrations/1764700500000-CpProposals';
 
-export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000, Rooms1764300000000, AccountBansAndRoomMutes1764400000000, Economy1764500000000, GiftCatalogSeed1764500100000, StoreRecharges1764500200000, GiftFraudReview1764500300000, SettlementFlows1764500400000, RoomPlaylists1764600100000, MediaAssets1764600200000, StatusFoundation1764700000000, Notifications1764700100000, VipTiers1764700200000, LevelsAndMedals1764700300000, Referrals1764700400000, ProfileCounts1764700600000];
+export const migrations = [Foundation1764144000000, IdentitiesAndSessions1764200000000, ProfileFields1764210000000, Rooms1764300000000, AccountBansAndRoomMutes1764400000000, Economy1764500000000, GiftCatalogSeed1764500100000, StoreRecharges1764500200000, GiftFraudReview1764500300000, SettlementFlows1764500400000, RoomPlaylists1764600100000, MediaAssets1764600200000, StatusFoundation1764700000000, Notifications1764700100000, VipTiers1764700200000, LevelsAndMedals1764700300000, Referrals1764700400000, CpProposals1764700500000, ProfileCounts1764700600000];
 
 /**
  * How long one statement may run. The server enforces statement_timeout; query_timeout is the

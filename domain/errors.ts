@@ -136,6 +136,15 @@ export const ErrorCode = {
   VipTierNotFound: 'VIP_TIER_NOT_FOUND',
   VipDowngradeWhileActive: 'VIP_DOWNGRADE_WHILE_ACTIVE',
   VipTermTooLong: 'VIP_TERM_TOO_LONG',
+  /** CP: the other person (or, at accept, either party) already has a partner. */
+  PartnerTaken: 'PARTNER_TAKEN',
+  /** CP: the caller already has a partner. */
+  CpAlreadyPaired: 'CP_ALREADY_PAIRED',
+  CpProposalExists: 'CP_PROPOSAL_EXISTS',
+  CpProposalClosed: 'CP_PROPOSAL_CLOSED',
+  CpCooldown: 'CP_COOLDOWN',
+  CpRingNotAllowed: 'CP_RING_NOT_ALLOWED',
+  CpNotPaired: 'CP_NOT_PAIRED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -24,6 +24,7 @@ import { MedalService } from '../services/medals/medal-service';
 import { createReferralServices } from '../services/referrals';
 import { InboxNotifier } from '../services/notifications/notifier';
 import { notifierFromConfig, pushDrainFromConfig } from '../services/notifications';
+import { createCpParts } from '../services/cp';
 
 /** GET /metrics for Prometheus; anything else 404. */
 function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
   const progress = createProgressEvents({ logger, listeners: [medals] });
   // Referral payouts count on the leaderboards; credited recharges nudge referees' flows.
   const referrals = createReferralServices({ config, dataSource, redis, temporal, logger });
+  const ringRankings = createGiftRankings({ redis, dataSource, logger });
   const { worker, connection } = await createAuraWorker(
     {
       address: config.TEMPORAL_ADDRESS,
@@ -95,6 +97,13 @@ async function main(): Promise<void> {
       notifier: new InboxNotifier(dataSource, new RedisUserEventPublisher(redis)),
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
+      // CP: the ring's receipt follows the gift hold; accepts check the break-up cooldown.
+      cp: { holdMs: config.GIFT_SETTLEMENT_HOLD_HOURS * 3_600_000, cooldownDays: config.CP_BREAKUP_COOLDOWN_DAYS, taskQueue: config.TEMPORAL_TASK_QUEUE },
+      // A ring given when a pair forms counts on the gift rankings like any gift (it has no room).
+      ringGiven: (ring) =>
+        ringRankings.record([{ senderId: ring.senderId, receiverId: ring.receiverId, roomId: null, coins: ring.coins, diamonds: ring.diamonds, at: ring.at }]),
+      // Only the CP crash test sets this: the worker dies right after an accept or refund commits.
+      crashAfterCpCommit: process.env.AURA_FAULT_CRASH_AFTER_CP_COMMIT === '1' && config.NODE_ENV !== 'production',
     },
     logger,
   );
@@ -128,6 +137,12 @@ async function main(): Promise<void> {
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and drains in-flight tasks.
   await worker.run();
   await pushDrain?.stop();
+  // The CP repair pass: flows a crash left unstarted, lost cancel signals, uncounted partner gifts.
+  const cpSweeper = createCpParts({ dataSource, redis, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger }).sweeper;
+  cpSweeper.start(config.CP_SWEEP_SECONDS * 1000);
+  // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and drains in-flight tasks.
+  await worker.run();
+  await cpSweeper.stop();
   await seatBinder?.stop();
   await connection.close();
   metricsServer?.close();

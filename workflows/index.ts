@@ -9,3 +9,4 @@ export { statusRecheckWorkflow } from './status-recheck/workflow';
 export { referralWorkflow } from './referral/workflow';
 export { vipWorkflow } from './vip/workflow';
 export { vipExpirySweepWorkflow } from './vip/sweep';
+export { cpProposalWorkflow } from './cp-proposal/workflow';

@@ -110,6 +110,11 @@ describe('rankingChanges', () => {
     });
   });
 
+  it('counts a gift given outside any room (a CP ring) on wealth and charm, and on no room board', () => {
+    const changes = rankingChanges([{ ...base, roomId: null, senderId: 's', receiverId: 'r', coins: 520, diamonds: 364 }]);
+    expect(changes.map((c) => c.board.kind).sort()).toEqual(['charm', 'charm', 'charm', 'wealth', 'wealth', 'wealth']);
+  });
+
   it('takes away what a reversal undoes, and keeps receipts on either side of midnight apart', () => {
     const changes = rankingChanges(
       [

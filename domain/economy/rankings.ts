@@ -34,7 +34,8 @@ export function boardHasPeriod(board: Board, kind: PeriodKind): boolean {
 export interface RankedReceipt {
   senderId: string;
   receiverId: string;
-  roomId: string;
+  /** Null for a gift given outside any room (a CP ring): it counts on no room's board. */
+  roomId: string | null;
   coins: number;
   diamonds: number;
   /** The receipt's created_at: the periods it counts in. */
@@ -65,9 +66,10 @@ export function rankingChanges(receipts: readonly RankedReceipt[], sign: 1 | -1 
   };
   for (const r of receipts) {
     const atMs = typeof r.at === 'number' ? r.at : r.at.getTime();
-    const room: Board = { kind: 'room', roomId: r.roomId };
     for (const kind of BOARD_PERIODS.wealth) add({ kind: 'wealth' }, kind, atMs, r.senderId, r.coins);
     for (const kind of BOARD_PERIODS.charm) add({ kind: 'charm' }, kind, atMs, r.receiverId, r.diamonds);
+    if (r.roomId === null) continue;
+    const room: Board = { kind: 'room', roomId: r.roomId };
     for (const kind of BOARD_PERIODS.room) add(room, kind, atMs, r.senderId, r.coins);
   }
   return [...changes.values()];

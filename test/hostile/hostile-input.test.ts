@@ -153,6 +153,7 @@ const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_
 const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'referrals', 'referral_refusals', 'referral_payouts'];
 const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'notifications', 'notification_preferences', 'push_tokens', 'push_outbox'];
 const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'vip_purchases'];
+const TABLES = ['users', 'sessions', 'rooms', 'room_admins', 'room_bans', 'room_messages', 'room_moderation_log', 'reports', 'user_follows', 'user_blocks', 'daily_reward_claims', 'ledger_entries', 'gift_fraud_flags', 'gift_fraud_reviews', 'store_purchases', 'room_playlist_items', 'room_playback', 'room_playlist_skip_votes', 'media_uploads', 'gifts', 'gift_catalog_changes', 'cp_proposals', 'cp_pairs', 'cp_intimacy_gifts'];
 
 async function databaseState(): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
@@ -385,6 +386,14 @@ function specs(): Record<string, RouteSpec> {
     'DELETE /v1/me/push-tokens': { query: { deviceId: ['hostile-device-9', 'token'] } },
     // Signed by the media server, not by a user: every hostile variant is unsigned (401).
     'POST /v1/media/livekit/webhook': { anonymous: true, shellOnly: true },
+    'POST /v1/cp/proposals': { headers: { 'idempotency-key': randomUUID() }, body: { toUserId: [w.target.userId, 'uuid'], ringGiftId: ['cp-ring', 'enum'] } },
+    'GET /v1/cp/proposals': { query: { direction: ['in', 'enum'], ...page } },
+    'POST /v1/cp/proposals/:id/accept': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/cp/proposals/:id/decline': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/cp/proposals/:id/withdraw': { params: { id: [randomUUID(), 'uuid-path'] } },
+    'POST /v1/cp/breakup': { headers: { 'idempotency-key': randomUUID() } },
+    'GET /v1/me/cp': {},
+    'GET /v1/cp/rankings/weekly': { query: { at: [periodIdAt('weekly', Date.now()), 'period-id'], ...page } },
   };
 }
 
