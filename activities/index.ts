@@ -4,16 +4,11 @@ import { createGiftFraudActivities, type GiftFraudActivityDeps } from './gift-fr
 import { createGiftSettlementActivities, type GiftSettlementActivityDeps } from './gift-settlement';
 import { createOtpActivities, type OtpActivityDeps } from './otp';
 import { createRechargeActivities, type RechargeActivityDeps } from './recharge';
-import { createStatusRecheckActivities, type StatusRecheckActivityDeps } from './status-recheck';
-
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & StatusRecheckActivityDeps;
 import { createReferralActivities, type ReferralActivityDeps } from './referral';
-
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & ReferralActivityDeps;
+import { createStatusRecheckActivities, type StatusRecheckActivityDeps } from './status-recheck';
 import { createVipActivities, type VipActivityDeps } from './vip';
 
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & VipActivityDeps;
-export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & CpActivityDeps;
+export type ActivityDeps = DailyRewardActivityDeps & OtpActivityDeps & GiftFraudActivityDeps & GiftSettlementActivityDeps & RechargeActivityDeps & StatusRecheckActivityDeps & ReferralActivityDeps & VipActivityDeps & CpActivityDeps;
 
 /** Every activity the worker registers, bound to its I/O dependencies. */
 export function createActivities(deps: ActivityDeps) {

@@ -75,7 +75,6 @@ import { mediaRoutes, staffMediaRoutes } from './media/routes';
 import { mediaServerFromConfig, type MediaServer } from '../platform/media/livekit';
 import { createMediaPresence, mediaAccessFromConfig } from '../services/media';
 import { mediaTokenRoutes, mediaWebhookRoutes } from './media/livekit-routes';
-import { InboxNotifier, type Notifier } from '../services/notifications/notifier';
 import { LevelAnnouncer } from '../services/levels/level-announcer';
 import { MedalService } from '../services/medals/medal-service';
 import { levelTableRoutes, myLevelRoutes } from './levels/routes';
@@ -87,7 +86,6 @@ import { FollowNotices, notifierFromConfig, type Notifier } from '../services/no
 import { vipRoutes } from './vip/routes';
 import { VipService } from '../services/vip/vip-service';
 import { VipFlows } from '../services/vip/flow-client';
-import { ReplayableRequests } from '../services/idempotency/replayable-requests';
 import { DEFAULT_VIP_POLICY, validateVipPolicy, type VipPolicy } from '../domain/vip/flow';
 
 export interface ApiDeps {
@@ -114,7 +112,6 @@ export interface ApiDeps {
   media?: MediaServer | null;
   /** Where claims, gifts and sign-ins are told to status features; default: this process's own, with the medal listener. */
   progress?: ProgressEvents;
-  /** How features tell users things (level-ups, medals); default: the inbox + socket event. */
   /** How features notify users; default: from config (with push when FCM is configured). */
   notifier?: Notifier;
 }
@@ -142,10 +139,8 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const policyProblems = validatePolicy(rewardPolicy);
   if (policyProblems.length) throw new Error(`invalid daily-reward configuration: ${policyProblems.join('; ')}`);
   const flows = new DailyRewardFlows(deps.temporal, config.TEMPORAL_TASK_QUEUE, rewardPolicy);
-  const progress = deps.progress ?? createProgressEvents({ logger });
   // Referrals: attribution at sign-up, and nudges of referees' flows from sign-ins and claims.
   const referrals = createReferralServices({ config, dataSource: deps.dataSource, redis: deps.redis, temporal: deps.temporal, logger });
-  progress.add(referrals.nudges);
 
   const metrics = deps.metrics ?? createMetrics();
   const access = deps.access ?? createAccessChecks({ config, dataSource: deps.dataSource, redis: deps.redis, logger });
@@ -154,12 +149,11 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const userEvents = announcingRevocations(new RedisUserEventPublisher(deps.redis), access.revokedSessions);
   // Levels and medals: medals award from progress events (and the worker's periodic re-check);
   // level-ups a gift send raised are announced after it commits.
-  const notifier = deps.notifier ?? new InboxNotifier(deps.dataSource, userEvents);
+  const notifier = deps.notifier ?? notifierFromConfig({ config, dataSource: deps.dataSource, events: userEvents });
   const medals = new MedalService({ dataSource: deps.dataSource, notifier, settings: { displaySlots: config.MEDAL_DISPLAY_SLOTS }, logger });
-  const progress = deps.progress ?? createProgressEvents({ logger, listeners: [medals] });
+  const progress = deps.progress ?? createProgressEvents({ logger, listeners: [medals, referrals.nudges] });
   const levelAnnouncer = new LevelAnnouncer({ dataSource: deps.dataSource, notifier, events: userEvents, progress, logger });
   const { sessions, signIn, social } = createAuthServices({ ...deps, metrics, bans, events: userEvents });
-  const notifier = deps.notifier ?? notifierFromConfig({ config, dataSource: deps.dataSource, events: userEvents });
 
   const gifts = deps.gifts ?? createGiftCatalog({ ...deps, registry: metrics.registry });
 
@@ -292,9 +286,8 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
     dataSource: deps.dataSource,
     live: roomServices.live,
     catalog: gifts,
-    listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }, giftProgress(progress), levelAnnouncer.giftListener()],
     // CP intimacy: gifts between partners raise their pair's intimacy and weekly CP score.
-    listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }, giftProgress(progress), cp.intimacy],
+    listeners: [giftAnnouncer, { giftCommitted: (gift) => rankings.record(receiptsOf(gift)) }, giftProgress(progress), levelAnnouncer.giftListener(), cp.intimacy],
     onRefused: (code) => metrics.giftRefusals.inc({ code }),
     onListenerError: (err) => logger.warn({ err }, 'after a gift committed, telling the room or the rankings failed'),
   });

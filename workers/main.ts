@@ -55,12 +55,13 @@ async function main(): Promise<void> {
   // A client for what activities start (settlement flows) and for the schedules.
   const temporal = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
   const events = new RedisUserEventPublisher(redis);
-  // Level-ups and medals tell users through this; medals award from credited recharges here.
-  const notifier = new InboxNotifier(dataSource, events);
+  // Reminders, level-ups, medals and payouts reach the list, the socket and, with FCM, phones.
+  const notifier = notifierFromConfig({ config, dataSource, events });
   const medals = new MedalService({ dataSource, notifier, settings: { displaySlots: config.MEDAL_DISPLAY_SLOTS }, logger });
-  const progress = createProgressEvents({ logger, listeners: [medals] });
   // Referral payouts count on the leaderboards; credited recharges nudge referees' flows.
   const referrals = createReferralServices({ config, dataSource, redis, temporal, logger });
+  // Credited recharges are told to status features: medals award, referral flows are nudged.
+  const progress = createProgressEvents({ logger, listeners: [medals, referrals.nudges] });
   const ringRankings = createGiftRankings({ redis, dataSource, logger });
   const { worker, connection } = await createAuraWorker(
     {
@@ -75,9 +76,6 @@ async function main(): Promise<void> {
       events,
       notifier,
       statusLogger: logger,
-      events: new RedisUserEventPublisher(redis),
-      // Reminders (and the status features' notices) reach the list, the socket and, with FCM, phones.
-      notifier: notifierFromConfig({ config, dataSource, events: new RedisUserEventPublisher(redis) }),
       secrets: new PhoneSecrets(config.OTP_SECRET, config.PHONE_ENCRYPTION_KEY),
       sms: smsSenderFromConfig(config, redis),
       codeTtlMinutes: Math.round(config.OTP_CODE_TTL_SECONDS / 60),
@@ -90,11 +88,8 @@ async function main(): Promise<void> {
         listener: rankingsReversalListener(createGiftRankings({ redis, dataSource, logger })),
       }),
       giftMetrics: metrics,
-      // Credited recharges are told to status features (medals, referral milestones).
       progress,
-      progress: createProgressEvents({ logger, listeners: [referrals.nudges] }),
       referralLeaderboard: referrals.leaderboard,
-      notifier: new InboxNotifier(dataSource, new RedisUserEventPublisher(redis)),
       // Only the crash test sets this; it makes the worker die right after a credit commits.
       crashAfterCreditCommit: process.env.AURA_FAULT_CRASH_AFTER_CREDIT === '1' && config.NODE_ENV !== 'production',
       // CP: the ring's receipt follows the gift hold; accepts check the break-up cooldown.

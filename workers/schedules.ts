@@ -109,6 +109,10 @@ export const statusRecheck: ScheduleDefinition = {
         typedSearchAttributes: new TypedSearchAttributes([{ key: SearchAttribute.FlowKind, value: statusRecheckSchedule.flowKind }]),
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes' },
+    };
+  },
+};
+
 /** The VIP repair: memberships past their expiry whose flow missed it (a lost purchase signal). */
 export const vipExpirySweep: ScheduleDefinition = {
   id: 'vip-expiry-sweep',
@@ -134,8 +138,7 @@ export const vipExpirySweep: ScheduleDefinition = {
   },
 };
 
-export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan, googlePlayVoidedPurchases, statusRecheck];
-export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan, googlePlayVoidedPurchases, vipExpirySweep];
+export const SCHEDULES: readonly ScheduleDefinition[] = [giftSettlementDispatchSchedule, giftFraudScan, googlePlayVoidedPurchases, statusRecheck, vipExpirySweep];
 
 export interface EnsuredSchedule {
   id: string;

@@ -316,6 +316,7 @@ export function hostileValues(kind: FieldKind): [string, unknown][] {
         ['unknown', ['no-such-medal']],
         ['too many', ['streak-7', 'first-gift', 'first-recharge', 'vip-1', 'vip-3', 'gifts-100']],
         ['far too many', Array.from({ length: 500 }, (_, i) => `m-${i}`)],
+      ];
     case 'push-token-path': {
       const token = 'fcm-token-0123456789abcdef';
       return [

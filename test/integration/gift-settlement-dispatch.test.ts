@@ -65,8 +65,7 @@ async function runOnce(handle: ScheduleHandle): Promise<GiftSettlementDispatchRe
 it('creates the schedules once, then updates them in place and keeps an operator pause', async () => {
   const prefix = `test-${randomUUID().slice(0, 8)}-`;
   const id = `${prefix}gift-settlement-dispatch`;
-  const others = [`${prefix}gift-fraud-scan`, `${prefix}google-play-voided-purchases`, `${prefix}status-recheck`];
-  const others = [`${prefix}gift-fraud-scan`, `${prefix}google-play-voided-purchases`, `${prefix}vip-expiry-sweep`];
+  const others = [`${prefix}gift-fraud-scan`, `${prefix}google-play-voided-purchases`, `${prefix}status-recheck`, `${prefix}vip-expiry-sweep`];
   expect(await ensureSchedules(stack.temporal, testConfig(), { idPrefix: prefix })).toEqual([
     { id, outcome: 'created' },
     ...others.map((other) => ({ id: other, outcome: 'created' })),
