@@ -22,7 +22,6 @@ import { createSeatBinder, mediaAccessFromConfig } from '../services/media';
 import { createProgressEvents } from '../services/progress';
 import { MedalService } from '../services/medals/medal-service';
 import { createReferralServices } from '../services/referrals';
-import { InboxNotifier } from '../services/notifications/notifier';
 import { notifierFromConfig, pushDrainFromConfig } from '../services/notifications';
 import { createCpParts } from '../services/cp';
 
