@@ -83,6 +83,7 @@ import { createReferralServices } from '../services/referrals';
 import { referralRoutes } from './referrals/routes';
 import { notificationRoutes } from './notifications/routes';
 import { FollowNotices, notifierFromConfig, type Notifier } from '../services/notifications';
+import { ProgressNotices } from '../services/notifications/progress-notices';
 import { vipRoutes } from './vip/routes';
 import { VipService } from '../services/vip/vip-service';
 import { VipFlows } from '../services/vip/flow-client';
@@ -151,7 +152,8 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   // level-ups a gift send raised are announced after it commits.
   const notifier = deps.notifier ?? notifierFromConfig({ config, dataSource: deps.dataSource, events: userEvents });
   const medals = new MedalService({ dataSource: deps.dataSource, notifier, settings: { displaySlots: config.MEDAL_DISPLAY_SLOTS }, logger });
-  const progress = deps.progress ?? createProgressEvents({ logger, listeners: [medals, referrals.nudges] });
+  // Gifts received and rewards claimed are also told to the user (a row, the socket, a push).
+  const progress = deps.progress ?? createProgressEvents({ logger, listeners: [medals, referrals.nudges, new ProgressNotices(notifier)] });
   const levelAnnouncer = new LevelAnnouncer({ dataSource: deps.dataSource, notifier, events: userEvents, progress, logger });
   const { sessions, signIn, social } = createAuthServices({ ...deps, metrics, bans, events: userEvents });
 
@@ -263,13 +265,12 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   );
   userRoutes.use(identityRoutes({ social }).routes());
   const roomServices = createRoomService({ ...deps, metricsRegistry: metrics.registry, store: objectStore });
-  userRoutes.use(roomRoutes({ rooms: roomServices.rooms }).routes());
+  userRoutes.use(roomRoutes({ rooms: roomServices.rooms, notifier, logger }).routes());
   const playback = createPlaybackService({ config, dataSource: deps.dataSource, live: roomServices.live, rooms: roomServices.rooms, catalog: deps.videoCatalog, logger });
   userRoutes.use(playlistRoutes({ playback }).routes());
   const media = deps.media === undefined ? mediaServerFromConfig(config) : deps.media;
   const mediaAccess = mediaAccessFromConfig(config, media);
   if (mediaAccess) userRoutes.use(mediaTokenRoutes({ access: mediaAccess, rooms: roomServices.rooms }).routes());
-  userRoutes.use(relationRoutes({ dataSource: deps.dataSource }).routes());
   userRoutes.use(profileRoutes({ profiles: new ProfileService(new PublicProfiles(deps.dataSource, { mediaUrl })) }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource, follows: new FollowNotices({ dataSource: deps.dataSource, notifier, logger }) }).routes());
   userRoutes.use(notificationRoutes({ dataSource: deps.dataSource }).routes());

@@ -4,6 +4,8 @@ import { REPORT_REASONS } from '../../db/repositories/room-moderation';
 import { MAX_SEATS, MIN_SEATS, ROOM_TYPES, SEAT_MODES } from '../../domain/rooms/model';
 import { PLAYLIST_POLICIES } from '../../domain/media/playback';
 import type { RoomService } from '../../services/rooms/room-service';
+import type { Notifier } from '../../services/notifications/notifier';
+import type { Logger } from '../../platform/logging';
 import { digitsInt, entityId, mediaKey, messageId, roomPassword, typedText } from '../../domain/input/fields';
 import { refuseMediaUrlField } from '../media/routes';
 import type { ApiState } from '../http/context';
@@ -55,7 +57,7 @@ const discoveryQuery = pageQuery.extend({
  * reports. Chat itself is sent over the WebSocket. Every change is applied live (Redis)
  * and announced to the room as a numbered event.
  */
-export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
+export function roomRoutes(deps: { rooms: RoomService; notifier?: Notifier; logger?: Pick<Logger, 'warn'> }): Router<ApiState> {
   const router = new Router<ApiState>({ prefix: '/rooms' });
   const { rooms } = deps;
   const me = (ctx: { state: ApiState }) => ctx.state.auth!.userId;
@@ -167,8 +169,20 @@ export function roomRoutes(deps: { rooms: RoomService }): Router<ApiState> {
   router.post('/:id/seats/invitations', async (ctx) => {
     const { id } = parseInput(roomParams, ctx.params);
     const { userId, seat } = parseInput(z.object({ userId: entityId, seat: seatIndex.optional() }).strict(), ctx.request.body ?? {});
+    const invited = await rooms.inviteToSeat(me(ctx), id, userId, seat ?? null);
+    // The invitee may have the app in the background: a notice (and a push) too, best effort.
+    await deps.notifier
+      ?.notify({
+        userId,
+        kind: 'room_invitation',
+        title: 'You are invited to a mic seat',
+        body: 'Join the room to take the seat before the invitation runs out.',
+        data: { roomId: id, seat: seat ?? null, byUserId: me(ctx), expiresAt: invited.expiresAt },
+        idempotencyKey: `seat-invite:${id}:${userId}:${invited.expiresAt}`,
+      })
+      .catch((err: unknown) => deps.logger?.warn({ err }, 'a seat invitation notice failed; the invitation stands'));
     ctx.status = 201;
-    ctx.body = await rooms.inviteToSeat(me(ctx), id, userId, seat ?? null);
+    ctx.body = invited;
   });
   router.post('/:id/seats/:seat/lock', async (ctx) => {
     const { id, seat } = parseInput(seatParams, ctx.params);

@@ -95,7 +95,7 @@ export class VipRecords {
     const rows: { coins: string; coins_owed: string; vip_tier: number; vip_expires_at: Date | null; seq: number }[] = await tx.query(
       `SELECT w.coins, w.coins_owed, u.vip_tier, u.vip_expires_at,
               (SELECT COALESCE(max(seq), 0) FROM vip_purchases p WHERE p.user_id = u.id) AS seq
-         FROM wallets w JOIN users u ON u.id = w.user_id WHERE w.user_id = $1 FOR UPDATE OF w, u`,
+         FROM wallets w JOIN users u ON u.id = w.user_id WHERE w.user_id = $1 FOR UPDATE OF w FOR NO KEY UPDATE OF u`,
       [userId],
     );
     const row = rows[0];

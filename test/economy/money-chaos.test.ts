@@ -740,6 +740,8 @@ async function checkLedgers(rewardCoins: number): Promise<void> {
   }[];
   const allowed = new Set([
     'coins:daily_reward',
+    // Medals the run earned (a 7-day streak is not reached; first recharge, gifts sent, levels are).
+    'coins:medal_reward',
     'coins:recharge',
     'coins:exchange',
     'coins:gift_refund',
@@ -857,10 +859,19 @@ async function checkLedgers(rewardCoins: number): Promise<void> {
   const receiptsIn = (state: string) => receipts.find((r) => r.state === state) ?? { n: 0, coins: '0', diamonds: '0' };
   const refundedCoins = num(receiptsIn('reversed').coins);
 
-  //   coins held = daily_reward + recharge + exchange credits + gift_refund
+  // Medal rewards: one credit per medal held, of its definition's coins, and nothing else.
+  const medalRows = (await ds.query(
+    `SELECT coalesce(sum((m.reward->>'coins')::bigint), 0) AS coins FROM user_medals um JOIN medals m ON m.id = um.medal_id
+      WHERE um.user_id = ANY($1::uuid[]) AND m.reward ? 'coins'`,
+    [ids],
+  )) as { coins: string }[];
+  const medalCoins = num(medalRows[0]!.coins);
+  expect(sum('coins', 'medal_reward', 1)).toBe(medalCoins);
+
+  //   coins held = daily_reward + medal_reward + recharge + exchange credits + gift_refund
   //                − gift_sent − clawback debits − debt_recovery debits
   expect(coinsHeld).toBe(
-    sum('coins', 'daily_reward', 1) + sum('coins', 'recharge', 1) + sum('coins', 'exchange', 1) + sum('coins', 'gift_refund', 1) -
+    sum('coins', 'daily_reward', 1) + medalCoins + sum('coins', 'recharge', 1) + sum('coins', 'exchange', 1) + sum('coins', 'gift_refund', 1) -
       sum('coins', 'gift_sent', -1) - sum('coins', 'clawback', -1) - sum('coins', 'debt_recovery', -1),
   );
   //   coins owed = clawback shortfalls − debt recovered; every coin recovered left the coin balance too
@@ -874,7 +885,7 @@ async function checkLedgers(rewardCoins: number): Promise<void> {
   expect(sum('coins', 'gift_sent', -1)).toBe(giftCoins);
   expect(sum('coins', 'gift_refund', 1)).toBe(refundedCoins);
   expect(sum('coins', 'clawback', -1) + sum('coins_owed', 'clawback', 1)).toBe(voidedCoins);
-  expect(coinsHeld - coinsOwed).toBe(rewardCoins + rechargedCoins + exchangedCoins + refundedCoins - giftCoins - voidedCoins);
+  expect(coinsHeld - coinsOwed).toBe(rewardCoins + medalCoins + rechargedCoins + exchangedCoins + refundedCoins - giftCoins - voidedCoins);
 
   //   diamonds held = settled receipts' diamonds − exchange debits
   //   and every diamond of every gift sent is in exactly one receipt state
