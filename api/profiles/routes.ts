@@ -18,7 +18,7 @@ export function profileRoutes(deps: { profiles: ProfileService }): Router<ApiSta
 
   router.get('/users/:id', async (ctx) => {
     const { id } = parseInput(userParam, ctx.params);
-    ctx.body = await deps.profiles.view(me(ctx), id);
+    ctx.body = await deps.profiles.view(me(ctx), id, ctx.get('accept-language') || undefined);
   });
 
   router.get('/users/:id/followers', async (ctx) => {

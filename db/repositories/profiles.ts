@@ -18,6 +18,15 @@ export interface FollowCard extends UserCard {
   since: string;
 }
 
+/** A medal on a profile: the catalogue's names by language; the service picks the viewer's. */
+export interface DisplayedMedal {
+  id: string;
+  slot: number;
+  category: string;
+  names: Record<string, string>;
+  iconKey: string;
+}
+
 /** What anyone (not blocked either way) may see of a user. */
 export interface PublicProfile {
   id: string;
@@ -28,8 +37,8 @@ export interface PublicProfile {
   charmLevel: number;
   /** Null when the user has no VIP now (the tier is shown only while it hasn't expired). */
   vip: { tier: number } | null;
-  /** The medals the user chose to show, by display slot. */
-  medals: { id: string; slot: number }[];
+  /** The medals the user chose to show, by display slot, with their catalogue names (every language). */
+  medals: DisplayedMedal[];
   /** The open CP pair's other user; null when none (or when the viewer and the partner blocked each other). */
   cpPartner: { userId: string; displayName: string; avatarUrl: string | null; formedAt: string } | null;
   followerCount: number;
@@ -60,14 +69,12 @@ const openPair = (u: string) =>
              ORDER BY p.formed_at, p.id
              LIMIT 1)`;
 
-/**
- * Medals a user shows, by slot. Medal definitions (names, icons) belong to the medals feature;
- * the app reads them from its catalogue by id. Once the `medals` table is on the branch this
- * can join it for names (LEFT JOIN medals d ON d.id = m.medal_id, adding d's fields to the object).
- */
+/** Medals a user shows, by slot, with what the catalogue says of each (one query with the profile). */
 const DISPLAYED_MEDALS = (u: string) =>
-  `COALESCE((SELECT json_agg(json_build_object('id', m.medal_id, 'slot', m.display_slot) ORDER BY m.display_slot)
-               FROM user_medals m WHERE m.user_id = ${u} AND m.display_slot IS NOT NULL), '[]'::json)`;
+  `COALESCE((SELECT json_agg(json_build_object('id', m.medal_id, 'slot', m.display_slot, 'category', d.category,
+                                               'names', d.names, 'iconKey', d.icon_key) ORDER BY m.display_slot)
+               FROM user_medals m JOIN medals d ON d.id = m.medal_id
+              WHERE m.user_id = ${u} AND m.display_slot IS NOT NULL), '[]'::json)`;
 
 const ISO = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
@@ -108,7 +115,7 @@ export class PublicProfiles {
       followers: string;
       following: string;
       followed_by_me: boolean;
-      medals: { id: string; slot: number }[];
+      medals: DisplayedMedal[];
       partner_id: string | null;
       partner_name: string | null;
       partner_avatar_url: string | null;

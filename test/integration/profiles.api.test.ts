@@ -32,7 +32,7 @@ interface Profile {
   wealthLevel: number;
   charmLevel: number;
   vip: { tier: number } | null;
-  medals: { id: string; slot: number }[];
+  medals: { id: string; slot: number; category: string; name: string; iconKey: string }[];
   cpPartner: { userId: string; displayName: string; avatarUrl: string | null; formedAt: string } | null;
   followerCount: number;
   followingCount: number;
@@ -174,10 +174,16 @@ describe('what a profile shows', () => {
       [target.userId],
     );
     expect((await profileOf(viewer, target.userId)).medals).toEqual([
-      { id: 'first-recharge', slot: 1 },
-      { id: 'streak-7', slot: 2 },
-      { id: 'vip-1', slot: 3 },
+      { id: 'first-recharge', slot: 1, category: 'wealth', name: 'First Treasure', iconKey: 'medal/first-recharge' },
+      { id: 'streak-7', slot: 2, category: 'activity', name: 'Week of Sunshine', iconKey: 'medal/streak-7' },
+      { id: 'vip-1', slot: 3, category: 'vip', name: 'VIP', iconKey: 'medal/vip-1' },
     ]);
+    // Names in the viewer's language where the catalogue has one, English where it doesn't.
+    const inHindi = await fetch(`${api.url}/v1/users/${target.userId}`, {
+      headers: { authorization: `Bearer ${viewer.token}`, 'accept-language': 'hi-IN, en;q=0.5' },
+    });
+    const hindi = (await inHindi.json()) as Profile;
+    expect(hindi.medals.map((m) => m.name)).toEqual(['First Treasure', 'सप्ताह की धूप', 'VIP']);
   });
 
   it('shows the open CP pair partner (either side of the pair), and none once it ended', async () => {
