@@ -271,7 +271,7 @@ export function createApiApp(deps: ApiDeps): Koa<ApiState> {
   const media = deps.media === undefined ? mediaServerFromConfig(config) : deps.media;
   const mediaAccess = mediaAccessFromConfig(config, media);
   if (mediaAccess) userRoutes.use(mediaTokenRoutes({ access: mediaAccess, rooms: roomServices.rooms }).routes());
-  userRoutes.use(profileRoutes({ profiles: new ProfileService(new PublicProfiles(deps.dataSource, { mediaUrl })) }).routes());
+  userRoutes.use(profileRoutes({ profiles: new ProfileService(new PublicProfiles(deps.dataSource, { mediaUrl })), badges: roomServices.badges }).routes());
   userRoutes.use(relationRoutes({ dataSource: deps.dataSource, follows: new FollowNotices({ dataSource: deps.dataSource, notifier, logger }) }).routes());
   userRoutes.use(notificationRoutes({ dataSource: deps.dataSource }).routes());
   // One per process: it keeps the boards a failed write left to rebuild (the gift send records into it too).

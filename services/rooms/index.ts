@@ -20,7 +20,7 @@ import { publicMediaUrl } from '../../domain/media/assets';
 import { objectStoreFromConfig, type ObjectStore } from '../../platform/storage/object-store';
 import { MediaAttachments } from '../media/attachments';
 import { PublicProfiles } from '../../db/repositories/profiles';
-import { CachedBadges } from '../profiles/cached-badges';
+import { CachedBadges, type BadgeReader } from '../profiles/cached-badges';
 
 export { RoomConnections } from './connections';
 
@@ -83,11 +83,14 @@ export function createRoomService(deps: {
   rooms: RoomService;
   live: RoomLiveState;
   connections: RoomConnections;
+  /** The badges rooms show, through the process's cache (GET /v1/users/badges reads the same). */
+  badges: BadgeReader;
 } {
   const live = new RoomLiveState(deps.redis, liveStateSettingsFromConfig(deps.config));
   const logger = deps.logger ?? createLogger({ name: 'rooms', level: deps.config.LOG_LEVEL });
   const halfApplied = halfAppliedReporter(logger, deps.metricsRegistry);
   const cdnBase = deps.config.MEDIA_CDN_BASE_URL;
+  const badges = new CachedBadges(new PublicProfiles(deps.dataSource), deps.config.USER_BADGE_CACHE_MS);
   const rooms = new RoomService({
     rooms: new RoomDirectory(deps.dataSource, { mediaUrl: (key) => publicMediaUrl(cdnBase, key) }),
     covers: new MediaAttachments({ uploads: new MediaUploads(deps.dataSource), store: deps.store ?? objectStoreFromConfig(deps.config), logger }),
@@ -101,9 +104,9 @@ export function createRoomService(deps: {
     policy: roomPolicyFromConfig(deps.config),
     onHalfApplied: halfApplied.report,
     limits: new RoomLimits(new WindowLimiter(deps.redis), roomLimitsFromConfig(deps.config)),
-    badges: new CachedBadges(new PublicProfiles(deps.dataSource), deps.config.USER_BADGE_CACHE_MS),
+    badges,
   });
-  return { rooms, live, connections: new RoomConnections(live) };
+  return { rooms, live, connections: new RoomConnections(live), badges };
 }
 
 /**

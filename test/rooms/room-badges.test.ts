@@ -5,7 +5,7 @@ import { PublicProfiles } from '../../db/repositories/profiles';
 import { CachedBadges, type BadgeFactSource } from '../../services/profiles/cached-badges';
 import { startApi, startEdge } from '../support/app-harness';
 import { connectRealStack, type RealStack } from '../support/real-stack';
-import { apiClient, RoomJanitor, sendChat, UNLIMITED_RATES, type ApiClient } from '../support/room-api';
+import { apiClient, errorCode, RoomJanitor, sendChat, UNLIMITED_RATES, type ApiClient } from '../support/room-api';
 import { createRoom, createUser, join, type TestUser } from '../support/rooms';
 import { TestSocket } from '../support/ws-client';
 
@@ -146,6 +146,28 @@ describe('badges in rooms', () => {
     expect(byUser.get(owner.userId)).toEqual(badges(0, 0, 0));
     expect(byUser.get(a.userId)).toEqual(badges(3, 20, 1, b.userId));
     expect(byUser.get(b.userId)).toEqual(badges(0, 0, 9, a.userId));
+  });
+
+  it('GET /v1/users/badges answers for users who appear after the snapshot, by canonical id, and refuses bad lists', async () => {
+    const [viewer, newcomer, partner] = await Promise.all([createUser(stack, 'Viewer'), createUser(stack, 'Newcomer'), createUser(stack, 'Partner')]);
+    await setStatus(newcomer.userId, { vipTier: 2, wealth: 7, charm: 3 });
+    await pair(newcomer.userId, partner.userId);
+    const unknown = randomUUID();
+    // An upper-case id and a repeat name the same user once; an id with no user reads as no badges.
+    const ids = [newcomer.userId.toUpperCase(), newcomer.userId, partner.userId, unknown].join(',');
+    const reply = await client.as(viewer).get<{ users: Record<string, UserBadges> }>(`/users/badges?ids=${ids}`);
+    expect(reply.status).toBe(200);
+    expect(reply.body.users).toEqual({
+      [newcomer.userId]: badges(2, 7, 3, partner.userId),
+      [partner.userId]: badges(0, 0, 0, newcomer.userId),
+      [unknown]: badges(0, 0, 0),
+    });
+
+    const tooMany = Array.from({ length: 51 }, () => randomUUID()).join(',');
+    for (const query of ['', '?ids=', '?ids=not-a-uuid', `?ids=${tooMany}`, `?ids=${unknown}&ids=${unknown}`, `?ids=${unknown}&extra=1`]) {
+      const refused = await client.as(viewer).get(`/users/badges${query}`);
+      expect({ query, status: refused.status, code: errorCode(refused) }).toEqual({ query, status: 400, code: 'VALIDATION_FAILED' });
+    }
   });
 });
 
