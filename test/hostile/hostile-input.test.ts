@@ -328,6 +328,7 @@ function specs(): Record<string, RouteSpec> {
       query: { period: ['daily', 'enum'], at: [periodIdAt('daily', Date.now()), 'period-id'], limit: ['5', 'limit'] },
     },
     'GET /v1/users/:id': { params: { id: [w.target.userId, 'uuid-path'] } },
+    'GET /v1/users/badges': { query: { ids: [w.target.userId, 'uuid'] } },
     'GET /v1/users/:id/followers': { params: { id: [w.target.userId, 'uuid-path'] }, query: page },
     'GET /v1/users/:id/following': { params: { id: [w.target.userId, 'uuid-path'] }, query: page },
     'GET /v1/me/following': { query: page },
