@@ -1,7 +1,6 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { BrokenCircuitError } from 'cockatiel';
-import { SignJWT } from 'jose';
 import { z } from 'zod';
+import { GOOGLE_TOKEN_URL, ServiceAccountTokens, TokenEndpointError } from '../google/service-account-tokens';
 import { outboundCircuitBreaker, type OutboundBreakerOptions } from '../resilience/outbound-policy';
 import {
   StoreRefusal,
@@ -28,12 +27,10 @@ export interface GooglePlaySettings {
 }
 
 export const GOOGLE_PLAY_API_URL = 'https://androidpublisher.googleapis.com';
-export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+export { GOOGLE_TOKEN_URL };
 const SCOPE = 'https://www.googleapis.com/auth/androidpublisher';
 /** Below the activities' attempt timeouts, which also pass their own signal. */
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 4_000;
-/** A cached access token is renewed this long before Google says it expires. */
-const TOKEN_RENEW_MARGIN_MS = 60_000;
 
 /** Google's int64 fields arrive as decimal strings. */
 const int64 = z.string().regex(/^\d{1,19}$/);
@@ -74,7 +71,6 @@ const voidedPurchasesSchema = z.object({
 
 const consumeSchema = z.unknown();
 
-const tokenAnswerSchema = z.object({ access_token: z.string().min(1), expires_in: z.number().positive(), token_type: z.string() });
 /** Google's error body: `{ error: { code, message, errors: [{ reason, domain, message }], status } }`. */
 const googleErrorSchema = z.object({ error: z.object({ errors: z.array(z.object({ reason: z.string() })).optional(), status: z.string().optional() }) });
 
@@ -87,9 +83,9 @@ const REFUSALS: Record<number, Record<Operation, StoreRefusalReason>> = {
 
 /**
  * Google Play Developer API (androidpublisher v3) for one-time products: purchases.products.get
- * and :consume, and purchases.voidedpurchases.list. Authenticates as a service account: a JWT
- * assertion signed RS256 with its key is exchanged at the token endpoint for an access token,
- * cached until shortly before it expires and dropped when the API answers 401.
+ * and :consume, and purchases.voidedpurchases.list. Authenticates as a service account
+ * (ServiceAccountTokens: a JWT-bearer grant, the token cached until shortly before it expires
+ * and dropped when the API answers 401).
  *
  * One HTTP attempt per call (Temporal's activity retry policy is the one retry layer): 400, 404
  * and 410 are refusals (`StoreRefusal`); anything else that is not a success (5xx, 429, 401/403,
@@ -98,20 +94,20 @@ const REFUSALS: Record<number, Record<Operation, StoreRefusalReason>> = {
  */
 export class GooglePlayClient implements StorePurchases {
   private readonly breaker;
-  private readonly privateKey: KeyObject;
   private readonly apiBaseUrl: string;
-  private readonly tokenUrl: string;
   private readonly timeoutMs: number;
-  private cachedToken?: { value: string; renewAt: number };
-  /** The one token request in flight, shared by the calls that need it. */
-  private minting?: Promise<string>;
+  private readonly tokens: ServiceAccountTokens;
 
   constructor(private readonly settings: GooglePlaySettings) {
     this.apiBaseUrl = (settings.apiBaseUrl ?? GOOGLE_PLAY_API_URL).replace(/\/+$/, '');
-    this.tokenUrl = settings.tokenUrl ?? GOOGLE_TOKEN_URL;
     this.timeoutMs = settings.timeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
-    // Parsed once: a malformed key fails at start, not at the first purchase.
-    this.privateKey = createPrivateKey(settings.serviceAccount.privateKeyPem);
+    // The key is parsed here: a malformed one fails at start, not at the first purchase.
+    this.tokens = new ServiceAccountTokens({
+      serviceAccount: settings.serviceAccount,
+      scope: SCOPE,
+      ...(settings.tokenUrl ? { tokenUrl: settings.tokenUrl } : {}),
+      timeoutMs: this.timeoutMs,
+    });
     this.breaker = outboundCircuitBreaker({ isProviderFailure: (err) => err instanceof TransientStoreError, ...settings.breaker });
   }
 
@@ -177,7 +173,7 @@ export class GooglePlayClient implements StorePurchases {
     }
     if (res.status === 401) {
       // Revoked or expired early: the next attempt mints a new one.
-      if (this.cachedToken?.value === accessToken) this.cachedToken = undefined;
+      this.tokens.invalidate(accessToken);
       throw new TransientStoreError('Google Play refused the access token (401)');
     }
     const refusal = REFUSALS[res.status]?.[op];
@@ -187,49 +183,12 @@ export class GooglePlayClient implements StorePurchases {
 
   /** A cached access token, or a new one; waits no longer than the attempt. */
   private async accessToken(attempt: AbortSignal): Promise<string> {
-    if (this.cachedToken && Date.now() < this.cachedToken.renewAt) return this.cachedToken.value;
-    this.minting ??= this.mintAccessToken().finally(() => (this.minting = undefined));
     try {
-      return await untilAborted(this.minting, attempt);
+      return await this.tokens.get(attempt);
     } catch (err) {
-      if (err instanceof TransientStoreError || !attempt.aborted) throw err;
-      throw new TransientStoreError('Google token endpoint did not answer in time');
+      if (err instanceof TokenEndpointError) throw new TransientStoreError(err.message);
+      throw err;
     }
-  }
-
-  /** Exchanges a signed assertion for an access token (RFC 7523), under its own timeout: it is shared. */
-  private async mintAccessToken(): Promise<string> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const iat = Math.floor(Date.now() / 1000);
-    const assertion = await new SignJWT({ scope: SCOPE })
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
-      .setIssuer(this.settings.serviceAccount.clientEmail)
-      .setAudience(this.tokenUrl)
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + 3600)
-      .sign(this.privateKey);
-    let res: Response;
-    let text: string;
-    try {
-      res = await fetch(this.tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
-        signal: timeout,
-      });
-      text = await res.text();
-    } catch (err) {
-      throw unreachable('Google token endpoint', timeout, err);
-    }
-    const body = parseJson(text);
-    if (!res.ok) {
-      const error = (body as { error?: unknown } | undefined)?.error;
-      throw new TransientStoreError(`Google token endpoint answered ${res.status}${typeof error === 'string' ? ` (${error})` : ''}`);
-    }
-    const parsed = tokenAnswerSchema.safeParse(body);
-    if (!parsed.success) throw new TransientStoreError('Google token endpoint answered an unexpected body');
-    this.cachedToken = { value: parsed.data.access_token, renewAt: Date.now() + parsed.data.expires_in * 1000 - TOKEN_RENEW_MARGIN_MS };
-    return parsed.data.access_token;
   }
 }
 
@@ -248,16 +207,6 @@ function parseJson(text: string): unknown {
 function googleReason(text: string): string | undefined {
   const parsed = googleErrorSchema.safeParse(parseJson(text));
   return parsed.success ? (parsed.data.error.errors?.[0]?.reason ?? parsed.data.error.status) : undefined;
-}
-
-/** `promise`, or a rejection as soon as `signal` fires (the promise itself goes on). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort)).catch(() => undefined);
-  });
 }
 
 export { StoreRefusal, TransientStoreError } from './store-purchases';

@@ -8,7 +8,7 @@ import { describeError } from '../../platform/logging';
 import { migrateAndSeed } from '../migrate';
 import { startProcess, stopLiveChildren, waitUntil } from './child-process';
 import { loadConfig } from '../../config';
-import { DEV_YOUTUBE_API_KEY, pgCanUse, startFakeGooglePlayServer, startFakeYouTubeServer, startLiveKit, startPostgres, startRedis, startSeaweedFs, startTemporalDevServer, type RunningService } from './services';
+import { DEV_YOUTUBE_API_KEY, pgCanUse, startFakeFcmServer, startFakeGooglePlayServer, startFakeYouTubeServer, startLiveKit, startPostgres, startRedis, startSeaweedFs, startTemporalDevServer, type RunningService } from './services';
 import { DEFAULT_RESTART_POLICY, Supervisor } from './supervisor';
 
 /**
@@ -31,6 +31,7 @@ const ports = {
   workerMetrics: num('WORKER_METRICS_PORT', 3002),
   googlePlay: num('AURA_GOOGLE_PLAY_PORT', 8085),
   youtube: num('AURA_YOUTUBE_PORT', 8086),
+  fcm: num('AURA_FCM_PORT', 8087),
   // LiveKit: signalling and server API, then WebRTC over TCP and the one UDP port for media.
   livekit: num('AURA_LIVEKIT_PORT', 7880),
   livekitTcp: num('AURA_LIVEKIT_TCP_PORT', 7881),
@@ -202,6 +203,14 @@ async function main(): Promise<void> {
     Object.assign(mediaEnv, { YOUTUBE_API_URL: youtubeUrl, YOUTUBE_API_KEY: DEV_YOUTUBE_API_KEY });
   }
 
+  // Push notifications go to a local FCM (its /__fake__/deliveries lists them), unless a real service account is set.
+  const pushEnv: NodeJS.ProcessEnv = {};
+  if (!env.FCM_SERVICE_ACCOUNT_FILE) {
+    const serviceAccountFile = join(dataDir, 'fcm-service-account.json');
+    const fcmUrl = await supervised('fcm', () => startFakeFcmServer({ root, port: ports.fcm, serviceAccountFile, output: { prefix: '[fcm]' } }));
+    Object.assign(pushEnv, { FCM_API_URL: fcmUrl, FCM_TOKEN_URL: `${fcmUrl}/token`, FCM_SERVICE_ACCOUNT_FILE: serviceAccountFile });
+  }
+
   const applied = await migrateAndSeed(postgresUrl, { seed: true });
   console.log(`[stack] migrations: ${applied.length ? applied.join(', ') : 'up to date'}; reference data loaded`);
 
@@ -216,6 +225,7 @@ async function main(): Promise<void> {
     WORKER_METRICS_PORT: String(ports.workerMetrics),
     ...googlePlayEnv,
     ...mediaEnv,
+    ...pushEnv,
     ...DEV_SECRETS,
     ...Object.fromEntries(Object.keys(DEV_SECRETS).filter((k) => env[k]).map((k) => [k, env[k]])),
   };
@@ -253,6 +263,7 @@ async function main(): Promise<void> {
   Google Play      ${googlePlayEnv.GOOGLE_PLAY_API_URL ?? 'the real one (GOOGLE_PLAY_SERVICE_ACCOUNT_FILE)'}
   LiveKit (SFU)    ${livekitUrl}   (media tokens come with each room join)
   YouTube API      ${mediaEnv.YOUTUBE_API_URL ?? 'the real one (YOUTUBE_API_KEY)'}
+  Push (FCM)       ${pushEnv.FCM_API_URL ? `${pushEnv.FCM_API_URL}   (pushes sent: ${pushEnv.FCM_API_URL}/__fake__/deliveries)` : 'the real one (FCM_SERVICE_ACCOUNT_FILE)'}
   Object store     ${s3Url}   (S3, bucket ${media.S3_BUCKET}; public URLs ${mediaEnv.MEDIA_CDN_BASE_URL}/<key>)
   A token for a demo user:  npx tsx scripts/dev-token.ts ${DEMO_USERS[0].id}
 `);

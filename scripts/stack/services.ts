@@ -236,6 +236,32 @@ export async function startFakeGooglePlayServer(options: { root: string; port: n
 }
 
 /**
+ * A local Firebase Cloud Messaging (token endpoint and HTTP v1 send API) for pushes on the dev
+ * stack; it writes the service-account file the app reads (FCM_SERVICE_ACCOUNT_FILE).
+ */
+export async function startFakeFcmServer(options: { root: string; port: number; serviceAccountFile: string; output: Output }): Promise<RunningService> {
+  const script = join(options.root, 'scripts', 'stack', 'fake-fcm.ts');
+  const proc = startProcess(
+    'fcm',
+    process.execPath,
+    ['--import', 'tsx', script, '--port', String(options.port), '--service-account', options.serviceAccountFile],
+    { cwd: options.root, output: options.output },
+  );
+  const url = `http://127.0.0.1:${options.port}`;
+  await waitUntil(
+    'fcm',
+    async () => {
+      const res = await fetch(`${url}/__fake__/calls`, { signal: AbortSignal.timeout(1_000) });
+      if (!res.ok) throw new Error(`answered ${res.status}`);
+      if (!existsSync(options.serviceAccountFile)) throw new Error('no service-account file yet');
+    },
+    30_000,
+    proc.exited,
+  );
+  return { process: proc, url };
+}
+
+/**
  * The LiveKit media server (SFU) that carries rooms' audio and video, from a config file written
  * here: loopback only (node IP 127.0.0.1, one UDP port and one TCP port for media), the API key
  * that signs join tokens and server calls, and where its webhooks go. Ready once it answers HTTP.

@@ -57,7 +57,7 @@ beforeAll(async () => {
   // Distinct: one free port after another can repeat (the OS may hand a closed one out again).
   const names = [
     'AURA_PG_PORT', 'AURA_REDIS_PORT', 'AURA_TEMPORAL_PORT', 'AURA_TEMPORAL_UI_PORT', 'API_PORT', 'REALTIME_PORT', 'AURA_GOOGLE_PLAY_PORT', 'WORKER_METRICS_PORT',
-    'AURA_YOUTUBE_PORT', 'AURA_LIVEKIT_PORT', 'AURA_LIVEKIT_TCP_PORT', 'AURA_LIVEKIT_UDP_PORT', 'AURA_S3_PORT',
+    'AURA_YOUTUBE_PORT', 'AURA_FCM_PORT', 'AURA_LIVEKIT_PORT', 'AURA_LIVEKIT_TCP_PORT', 'AURA_LIVEKIT_UDP_PORT', 'AURA_S3_PORT',
     ...Array.from({ length: 7 }, (_, i) => `AURA_SEAWEEDFS_PORT_${i}`),
   ];
   const picked = await freePorts(names.length);
@@ -87,7 +87,7 @@ async function startStack(): Promise<NpmStack> {
   for (const [k, v] of Object.entries(ports)) env[k] = String(v);
   // The jest setup's own servers are not this stack's.
   for (const k of ['DATABASE_URL', 'REDIS_URL', 'TEMPORAL_ADDRESS']) delete env[k];
-  for (const k of Object.keys(env)) if (/^(LIVEKIT_(URL|API_URL|API_KEY|API_SECRET)|S3_|MEDIA_CDN_BASE_URL|YOUTUBE_)/.test(k)) delete env[k];
+  for (const k of Object.keys(env)) if (/^(LIVEKIT_(URL|API_URL|API_KEY|API_SECRET)|S3_|MEDIA_CDN_BASE_URL|YOUTUBE_|FCM_)/.test(k)) delete env[k];
   const npm = spawn('npm', ['run', 'stack'], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const listeners = new Set<() => void>();
@@ -160,6 +160,18 @@ async function readyzUntil(
   throw new Error(`readyz never gave the expected answer; last: ${last}\n${stack?.output()}`);
 }
 
+/** The pushes the stack's local FCM accepted for `token`, once there is one (the worker drains its outbox each second). */
+async function pushesTo(fcm: string, token: string): Promise<{ data?: Record<string, string> }> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { deliveries } = (await (await fetch(`${fcm}/__fake__/deliveries`)).json()) as { deliveries: { token: string; message: { data?: Record<string, string> } }[] };
+    const hit = deliveries.find((d) => d.token === token);
+    if (hit) return hit.message;
+    if (Date.now() > deadline) throw new Error(`no push reached the local FCM within 30 s\n${stack?.output()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 it('starts through npm, restarts a dead API and Redis, stops on SIGINT or SIGTERM to npm alone, and keeps data across a restart', async () => {
   const tokens = new AccessTokens({ secret: DEV_SECRETS.ACCESS_TOKEN_SECRET, issuer: 'aura', audience: 'aura-app', ttlSeconds: 900 });
   const userId = DEMO_USERS[1].id;
@@ -181,8 +193,19 @@ it('starts through npm, restarts a dead API and Redis, stops on SIGINT or SIGTER
   const workerMetrics = await fetch(`http://127.0.0.1:${ports.WORKER_METRICS_PORT}/metrics`);
   expect(workerMetrics.status).toBe(200);
   expect(await workerMetrics.text()).toContain('aura_gift_fraud_flags_total');
+  // The app registers its FCM token; the claim's notice is pushed to the stack's own local FCM.
+  const pushToken = `dev-stack-phone-${Date.now()}:APA91b`;
+  const registered = await fetch(`${api}/me/push-tokens`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ token: pushToken, platform: 'android', deviceId: 'dev-stack-phone' }),
+  });
+  expect(registered.status).toBe(204);
   const claim = await fetch(`${api}/rewards/daily/claim`, { method: 'POST', headers: auth });
   expect(claim.status).toBe(200);
+  expect(first.output()).toContain(`Push (FCM)       http://127.0.0.1:${ports.AURA_FCM_PORT}`);
+  const pushed = await pushesTo(`http://127.0.0.1:${ports.AURA_FCM_PORT}`, pushToken);
+  expect(pushed.data).toMatchObject({ kind: 'reward' });
   // A recharge against the stack's own local Google Play, as the README shows it.
   const purchaseToken = `dev-stack-${Date.now()}.AO-J1Oz`;
   const bought = await fetch(`http://127.0.0.1:${ports.AURA_GOOGLE_PLAY_PORT}/__fake__/purchases`, {
