@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,6 +20,7 @@ import { freePort } from '../../test/support/ports';
 import type { ListenerCommand, ListenerReply } from '../realtime/ipc';
 import { Histogram, type HistogramData } from '../realtime/stats';
 import type { LoadCommand, LoadReport, LoadTask } from './ipc';
+import { ask, cpuBetween, cpuSample, forkTs as forkTsProcess } from './processes';
 
 /**
  * `npm run bench:gifts`: the gift send path under load, with the daily-reward claim (through
@@ -91,94 +92,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 // --- child processes ------------------------------------------------------------------------
 
 function forkTs(file: string, childEnv: NodeJS.ProcessEnv): ChildProcess {
-  const child = fork(resolve(__dirname, file), [], { cwd: root, env: childEnv, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  cleanups.push({
-    what: file,
-    run: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(5_000).then(() => child.kill('SIGKILL'))]);
-    },
-  });
+  const { child, stop } = forkTsProcess(resolve(__dirname, file), { cwd: root, env: childEnv });
+  cleanups.push({ what: file, run: stop });
   return child;
 }
 
-/** Sends a command and waits for the reply of the given type (one question at a time per child). */
-function ask<R extends { type: string }>(child: ChildProcess, command: object, replyType: string, timeoutMs: number): Promise<R> {
-  return new Promise<R>((resolveReply, reject) => {
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`${replyType} from child ${child.pid}: no answer after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onMessage = (message: R) => {
-      if (message.type !== replyType) return;
-      done();
-      resolveReply(message);
-    };
-    const onExit = (code: number | null) => {
-      done();
-      reject(new Error(`child ${child.pid} exited (${code}) while we waited for ${replyType}`));
-    };
-    const done = () => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    child.send(command);
-  });
-}
 const askListener = <T extends ListenerReply['type']>(child: ChildProcess, command: ListenerCommand, type: T, ms: number) =>
   ask<Extract<ListenerReply, { type: T }>>(child, command, type, ms);
-
-// --- CPU from /proc -------------------------------------------------------------------------
-
-const CLK_TCK = 100;
-
-function procTable(): Map<number, { ppid: number; ticks: number }> {
-  const all = new Map<number, { ppid: number; ticks: number }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      // utime + stime + cutime + cstime: a PostgreSQL backend that exited still counts.
-      all.set(Number(entry), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
-    } catch {
-      // it exited while we looked
-    }
-  }
-  return all;
-}
-
-/** CPU seconds of each named process tree, and of every process outside the benchmark. */
-function cpuSample(roots: Record<string, number[]>): Record<string, number> {
-  const all = procTable();
-  const children = new Map<number, number[]>();
-  for (const [pid, p] of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
-  const tree = (pid: number): number[] => [pid, ...(children.get(pid) ?? []).flatMap(tree)];
-  const out: Record<string, number> = {};
-  for (const [name, pids] of Object.entries(roots)) out[name] = pids.flatMap(tree).reduce((s, pid) => s + (all.get(pid)?.ticks ?? 0), 0) / CLK_TCK;
-  const mine = new Set(tree(process.pid));
-  let others = 0;
-  for (const [pid, p] of all) if (!mine.has(pid) && p.ppid !== 2 && pid !== 2) others += p.ticks;
-  out.others = others / CLK_TCK;
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = line.slice(0, 8).reduce((a, b) => a + b, 0);
-  out.machineBusy = (total - (line[3] ?? 0) - (line[4] ?? 0)) / CLK_TCK;
-  out.machineTotal = total / CLK_TCK;
-  return out;
-}
-
-/** Cores used per process tree between two samples (machine = busy share of all cores). */
-function cpuBetween(a: Record<string, number>, b: Record<string, number>, seconds: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const k of Object.keys(a)) if (k !== 'machineBusy' && k !== 'machineTotal') out[k] = (b[k]! - a[k]!) / seconds;
-  out.machine = (b.machineBusy! - a.machineBusy!) / (b.machineTotal! - a.machineTotal!);
-  return out;
-}
 
 // --- one measured phase ---------------------------------------------------------------------
 
