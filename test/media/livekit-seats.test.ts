@@ -240,6 +240,45 @@ describe('a voice room: the seat grid decides who may speak', () => {
   });
 });
 
+describe('a speaker who leaves, and one who is banned', () => {
+  let owner: TestUser;
+  let speaker: TestUser;
+  let listener: TestUser;
+  let roomId: string;
+  let speakerMedia: Room;
+  let listenerMedia: Room;
+
+  beforeAll(async () => {
+    [owner, speaker, listener] = [await createUser(stack, 'Owner'), await createUser(stack, 'Speaker'), await createUser(stack, 'Listener')];
+    roomId = (await createRoom(edge.rooms, owner.userId)).id;
+    speakerMedia = await connect(await joinRoom(speaker, roomId));
+    listenerMedia = await connect(await joinRoom(listener, roomId));
+    await grantOnServer(roomId, listener.userId, LISTENER, 'the listener on the media server');
+  });
+
+  it('leaving the seat themselves takes the microphone away: the track stops', async () => {
+    expect((await client.as(speaker).post(`/rooms/${roomId}/seats/take`, { seat: 1 })).status).toBe(204);
+    await grantOnServer(roomId, speaker.userId, SPEAKER, 'the microphone on seat 1');
+    await hears(listenerMedia, speaker.userId, () => publishMicrophone(speakerMedia, startTone()));
+    const unpublished = unpublishedFor(listenerMedia, speaker.userId);
+    expect((await client.as(speaker).post(`/rooms/${roomId}/seats/leave`)).status).toBe(204);
+    await unpublished;
+    expect(await publishedAudio(roomId, speaker.userId)).toEqual([]);
+    expect((await participant(roomId, speaker.userId))?.grant).toEqual(LISTENER);
+  });
+
+  it('a ban removes a seated speaker from the media server, and no new token is issued to them', async () => {
+    expect((await client.as(speaker).post(`/rooms/${roomId}/seats/take`, { seat: 2 })).status).toBe(204);
+    await grantOnServer(roomId, speaker.userId, SPEAKER, 'the microphone on seat 2');
+    await hears(listenerMedia, speaker.userId, () => publishMicrophone(speakerMedia, startTone()));
+    const gone = nextEvent<[RemoteParticipant]>(listenerMedia, RoomEvent.ParticipantDisconnected, (who) => who.identity === speaker.userId, 'the banned speaker to leave the media room');
+    expect((await client.as(owner).put(`/rooms/${roomId}/bans/${speaker.userId}`, { reason: 'spam' })).status).toBe(204);
+    await gone;
+    expect(await participant(roomId, speaker.userId)).toBeUndefined();
+    expect(errorCode(await client.as(speaker).post(`/rooms/${roomId}/media/token`))).toBe('ROOM_BANNED');
+  });
+});
+
 describe('video and music rooms', () => {
   it('video: a camera with simulcast layers below the cap (1 here), audio only from the cap on', async () => {
     const owner = await createUser(stack, 'Host');
