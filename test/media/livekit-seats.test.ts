@@ -275,7 +275,9 @@ describe('a speaker who leaves, and one who is banned', () => {
     expect((await client.as(owner).put(`/rooms/${roomId}/bans/${speaker.userId}`, { reason: 'spam' })).status).toBe(204);
     await gone;
     expect(await participant(roomId, speaker.userId)).toBeUndefined();
-    expect(errorCode(await client.as(speaker).post(`/rooms/${roomId}/media/token`))).toBe('ROOM_BANNED');
+    // No longer a member: no token; and joining again is refused for the ban.
+    expect(errorCode(await client.as(speaker).post(`/rooms/${roomId}/media/token`))).toBe('NOT_IN_ROOM');
+    await expect(joinRoom(speaker, roomId)).rejects.toThrow(/ROOM_BANNED/);
   });
 });
 
