@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { visibleVipTier, type BadgeFacts } from '../../domain/profiles/badges';
 import { cursorTimestamp, decodeCursor, isUuid, pageLimit, toPage, type Page } from './pagination';
+import { preparedRead } from './prepared-read';
 
 /** A user as lists and the CP partner line show them. */
 export interface UserCard {
@@ -121,7 +122,9 @@ export class PublicProfiles {
       partner_avatar_url: string | null;
       partner_avatar_key: string | null;
       partner_formed_at: string | null;
-    })[] = await this.dataSource.query(
+    })[] = await preparedRead(
+      this.dataSource,
+      'profiles.profile',
       `SELECT ${CARD_COLUMNS('u')}, u.region,
               COALESCE(c.followers, 0) AS followers, COALESCE(c.following, 0) AS following,
               EXISTS (SELECT 1 FROM user_follows f WHERE f.follower_id = $1 AND f.followee_id = u.id) AS followed_by_me,
@@ -166,7 +169,7 @@ export class PublicProfiles {
   /** Whether the viewer may see the user at all (exists, and neither blocked the other). */
   async isVisible(viewerId: string, userId: string): Promise<boolean> {
     if (!isUuid(viewerId) || !isUuid(userId)) return false;
-    const rows: unknown[] = await this.dataSource.query(`SELECT 1 FROM users u WHERE u.id = $2 AND NOT ${blockedEitherWay('$1', 'u.id')}`, [
+    const rows = await preparedRead(this.dataSource, 'profiles.visible', `SELECT 1 FROM users u WHERE u.id = $2 AND NOT ${blockedEitherWay('$1', 'u.id')}`, [
       viewerId,
       userId,
     ]);
@@ -224,7 +227,10 @@ export class PublicProfiles {
     if (!isUuid(viewerId) || !isUuid(userId)) return { items: [], nextCursor: null };
     // Walks ix_user_follows_{followee,follower}_recent newest first; blocked users are skipped
     // before the limit, so a page is full whenever there is more.
-    const rows: (CardRow & { created_at: Date; created_key: string })[] = await this.dataSource.query(
+    const rows: (CardRow & { created_at: Date; created_key: string })[] = await preparedRead(
+      this.dataSource,
+      // One text per direction: the columns are part of it.
+      `profiles.follows.${ownerColumn}`,
       `SELECT ${CARD_COLUMNS('o')}, f.created_at, ${cursorTimestamp('f.created_at')} AS created_key
          FROM user_follows f
          JOIN users o ON o.id = f.${otherColumn}
