@@ -17,6 +17,7 @@ import { startProcess, waitUntil, type ManagedProcess } from '../../scripts/stac
 import { startPostgres, startRedis, startTemporalDevServer } from '../../scripts/stack/services';
 import { createRoomService, liveStateSettingsFromConfig } from '../../services/rooms';
 import { freePort } from '../../test/support/ports';
+import { benchRun, commitOf } from '../support/bench-run';
 import type { ListenerCommand, ListenerReply } from '../realtime/ipc';
 import { Histogram, type HistogramData } from '../realtime/stats';
 import type { LoadCommand, LoadReport, LoadTask } from './ipc';
@@ -62,32 +63,11 @@ const opts = {
 };
 const GIFT_PRICE = 10;
 
-const T0 = performance.now();
-const log = (message: string) => console.log(`[bench:gifts ${((performance.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${message}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowMs = () => performance.timeOrigin + performance.now();
 
 // Everything started is stopped on the way out, newest first, whatever the way out is.
-const cleanups: { what: string; run: () => Promise<unknown> | unknown }[] = [];
-let cleaningUp: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaningUp ??= (async () => {
-    for (const { what, run } of cleanups.splice(0).reverse()) {
-      try {
-        await Promise.race([Promise.resolve().then(run), sleep(20_000).then(() => Promise.reject(new Error('no end after 20 s')))]);
-      } catch (err) {
-        console.error(`[bench:gifts] cleanup of ${what} failed: ${(err as Error).message}`);
-      }
-    }
-  })();
-  return cleaningUp;
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n[bench:gifts] ${signal}: stopping everything`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+const { log, cleanups, cleanup } = benchRun('gifts');
 
 // --- child processes ------------------------------------------------------------------------
 
@@ -551,14 +531,6 @@ async function createBenchGift(dataSource: DataSource): Promise<string> {
   return id;
 }
 
-function commitOf(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 function render(
   phases: Phase[],
   ctx: { loadAtStart: number[]; loadAtEnd: number[]; books: { sends: number; receipts: number; debits: number; negative: number }; giftId: string },
@@ -596,7 +568,7 @@ function render(
   return [
     '# Gift send benchmark',
     '',
-    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at commit ${commitOf()}, \`npm run bench:gifts\`, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}. ` +
+    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at commit ${commitOf(root)}, \`npm run bench:gifts\`, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}. ` +
       `API and edge ${opts.fromSource ? 'through tsx' : 'from dist/ (compiled)'}, LOG_LEVEL=info (one access-log line per request); per-IP and per-user rate limits raised to 10^8/min (still checked on every request). ` +
       `${opts.senderProcesses} sender processes, closed loop (each client sends its next request when the last answers), ${opts.warmupSeconds} s warm-up then ${opts.seconds} s measured per row; ` +
       `one gift (\`${ctx.giftId}\`, ${GIFT_PRICE} coins) to one receiver per send, a fresh Idempotency-Key each.`,

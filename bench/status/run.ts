@@ -16,6 +16,7 @@ import { startProcess, waitUntil, type ManagedProcess } from '../../scripts/stac
 import { startPostgres, startRedis, startTemporalDevServer } from '../../scripts/stack/services';
 import { freePorts } from '../../test/support/ports';
 import { vipWorkflowId } from '../../workflows/vip/definitions';
+import { benchRun, commitOf } from '../support/bench-run';
 import type { LoadCommand, LoadReport, LoadTask } from '../gifts/ipc';
 import { ask, cpuBetween, cpuSample, forkTs } from '../gifts/processes';
 import { Histogram } from '../realtime/stats';
@@ -64,31 +65,10 @@ const SHOWN_MEDALS = ['streak-7', 'first-gift', 'first-recharge', 'wealth-10', '
 /** A purchase whose signal Temporal didn't take in time still answers 201; the API logs this. */
 const SIGNAL_TIMEOUT_LOG = 'the vip flow did not take the purchase in time';
 
-const T0 = performance.now();
-const log = (message: string) => console.log(`[bench:status ${((performance.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${message}`);
 const nowMs = () => performance.timeOrigin + performance.now();
 
 // Everything started is stopped on the way out, newest first, whatever the way out is.
-const cleanups: { what: string; run: () => Promise<unknown> | unknown }[] = [];
-let cleaningUp: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaningUp ??= (async () => {
-    for (const { what, run } of cleanups.splice(0).reverse()) {
-      try {
-        await run();
-      } catch (err) {
-        console.error(`[bench:status] cleanup of ${what} failed: ${(err as Error).message}`);
-      }
-    }
-  })();
-  return cleaningUp;
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n[bench:status] ${signal}: stopping everything`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+const { log, cleanups, cleanup } = benchRun('status');
 
 /** Deterministic pseudo-random numbers in [0, 1) (mulberry32): the same graph every run. */
 function seededRandom(seed: number): () => number {
@@ -456,7 +436,7 @@ async function main(): Promise<void> {
   const seededCounts = { users: seeded.users.length, follows: seeded.follows, shownMedals: seeded.shownMedals, cpPairs: seeded.cpPartnerOf.size / 2, notifications: seeded.notifications };
   writeFileSync(
     opts.out.replace(/\.md$/, '.json'),
-    JSON.stringify({ commit: commitOf(), options: opts, loadAtStart, loadAtEnd, seeded: seededCounts, rows, warmup, vip }, null, 2) + '\n',
+    JSON.stringify({ commit: commitOf(root), options: opts, loadAtStart, loadAtEnd, seeded: seededCounts, rows, warmup, vip }, null, 2) + '\n',
   );
   console.log(`\n${report}`);
   log(`written to ${opts.out.replace(root + '/', '')}`);
@@ -518,14 +498,6 @@ async function checkPurchases(dataSource: DataSource, temporalAddress: string, b
   return { purchaseRows: rows!.purchases, buyersAtTier: rows!.at_tier, flows, signalTimeouts };
 }
 
-function commitOf(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 function render(
   rows: Row[],
   ctx: { loadAtStart: number[]; loadAtEnd: number[]; seeded: Seeded; vip: Awaited<ReturnType<typeof checkPurchases>>; buyers: number },
@@ -541,7 +513,7 @@ function render(
   return [
     '# Status and belonging benchmark',
     '',
-    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at commit ${commitOf()}, \`npm run bench:status\`, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}. ` +
+    `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at commit ${commitOf(root)}, \`npm run bench:status\`, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}. ` +
       `API from dist/ (compiled), LOG_LEVEL=info; per-IP and per-user rate limits raised to 10^8/min (still checked). ` +
       `${opts.senderProcesses} load processes, closed loop over keep-alive HTTP; reads ${opts.warmupSeconds} s warm-up then ${opts.seconds} s measured at ${opts.readConcurrency} in flight; ` +
       `${ctx.buyers} VIP purchases (tier ${VIP_TIER}, one per user, a fresh Idempotency-Key each) at ${opts.purchaseConcurrency} in flight after ${opts.warmupPurchases} warm-up purchases.`,
