@@ -258,6 +258,27 @@ describe('gift settlement workflow (time-skipping, real PostgreSQL)', () => {
     });
   });
 
+  it('settles even when the opening summary read fails every attempt: only the summary waits for the settlement', async () => {
+    let describeCalls = 0;
+    const wrap: ActivityWrapper = (real) => ({
+      ...real,
+      async describeReceiverDay() {
+        describeCalls += 1;
+        throw new Error('connect ECONNREFUSED (PostgreSQL down)');
+      },
+    });
+    await withScenario({ wrap }, async (s) => {
+      const ids = await gifts.send({ senderId: s.senderId, roomId: s.roomId, receivers: [s.receiverId], coinsEach: 40, diamondsEach: 20, at: sometimeToday(s, 1) });
+      await s.start();
+      const state = await s.settled();
+      // The activity's own attempts were spent, then the flow went on without the totals.
+      expect(describeCalls).toBe(4);
+      expect(state).toMatchObject({ phase: 'done', failures: 0, totals: { settled: { receipts: 1, diamonds: 20 } } });
+      expect(await gifts.wallet(s.receiverId)).toMatchObject({ diamonds: 20 });
+      expect((await gifts.receipts(ids))[0]).toMatchObject({ state: 'settled' });
+    });
+  });
+
   it('never settles held receipts; review releases them later with their own entry', async () => {
     await withScenario({ record: 'gift-settlement.held-not-settled' }, async (s) => {
       const base = { senderId: s.senderId, roomId: s.roomId, receivers: [s.receiverId] };
