@@ -1,23 +1,20 @@
 import 'reflect-metadata';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
 import { loadConfig } from '../../config';
-import { DEV_SECRETS } from '../../config/dev-secrets';
 import { createDataSource } from '../../db/data-source';
 import { RoomLiveState } from '../../db/live/room-live-state';
 import { Ledger } from '../../db/repositories/ledger';
 import { accessTokensFromConfig } from '../../platform/auth/access-tokens';
 import { createRedis } from '../../platform/redis';
-import { migrateAndSeed } from '../../scripts/migrate';
-import { startProcess, waitUntil, type ManagedProcess } from '../../scripts/stack/child-process';
-import { startPostgres, startRedis, startTemporalDevServer } from '../../scripts/stack/services';
+import { startProcess, waitUntil } from '../../scripts/stack/child-process';
 import { createRoomService, liveStateSettingsFromConfig } from '../../services/rooms';
 import { freePort } from '../../test/support/ports';
-import { benchRun, commitOf } from '../support/bench-run';
+import { benchAppEnv, benchRun, commitOf, startBenchStores } from '../support/bench-run';
 import type { ListenerCommand, ListenerReply } from '../realtime/ipc';
 import { Histogram, type HistogramData } from '../realtime/stats';
 import type { LoadCommand, LoadReport, LoadTask } from './ipc';
@@ -241,23 +238,16 @@ async function main(): Promise<void> {
     log('npm run build');
     execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
   }
-  const dir = mkdtempSync('/tmp/aura-bench-gifts-');
-  chmodSync(dir, 0o755); // the postgres account must reach its data dir
-  cleanups.push({ what: 'temp dir', run: () => (env.BENCH_KEEP_DATA === '1' ? log(`kept ${dir}`) : rmSync(dir, { recursive: true, force: true })) });
-  const logs = join(dir, 'logs');
-  mkdirSync(logs);
   const [pgPort, redisPort, temporalPort, apiPort, edgePort, barePort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
-  const track = <T extends { process: ManagedProcess }>(s: T): T => {
-    cleanups.push({ what: s.process.name, run: () => s.process.stop('SIGTERM', 10_000) });
-    return s;
-  };
-  log('starting PostgreSQL, Redis and Temporal');
-  const [postgres, redis, temporal] = await Promise.all([
-    startPostgres({ dataDir: join(dir, 'postgres'), port: pgPort, database: 'aura', output: { file: join(logs, 'postgres.log') } }).then(track),
-    startRedis({ dataDir: join(dir, 'redis'), port: redisPort, persist: false, output: { file: join(logs, 'redis.log') } }).then(track),
-    startTemporalDevServer({ cliPath, port: temporalPort, dbFile: join(dir, 'temporal.sqlite'), namespace: 'default', output: { file: join(logs, 'temporal.log') } }).then(track),
-  ]);
-  await migrateAndSeed(postgres.url, { seed: false });
+  const stores = await startBenchStores({
+    name: 'gifts',
+    cliPath,
+    ports: { postgres: pgPort, redis: redisPort, temporal: temporalPort },
+    cleanups,
+    log,
+    keep: env.BENCH_KEEP_DATA === '1',
+  });
+  const { logs, postgres, redis, temporal } = stores;
   const dataSource = await createDataSource({ url: postgres.url, poolSize: 8, applicationName: 'bench-gifts' }).initialize();
   cleanups.push({ what: 'orchestrator pool', run: () => dataSource.destroy() });
   // Before the API starts: its catalog is read once and then refreshed every GIFT_CATALOG_REFRESH_MS.
@@ -268,26 +258,13 @@ async function main(): Promise<void> {
     await dataSource.query(`SELECT pg_reload_conf()`);
   }
 
-  const appEnv: NodeJS.ProcessEnv = {
-    ...env,
-    NODE_ENV: 'development',
-    LOG_LEVEL: 'info', // one access-log line per request, as in production
-    DATABASE_URL: postgres.url,
-    REDIS_URL: redis.url,
-    TEMPORAL_ADDRESS: temporal.url,
-    API_HOST: '127.0.0.1',
-    API_PORT: String(apiPort),
+  const appEnv = benchAppEnv(env, stores, apiPort, {
     REALTIME_HOST: '127.0.0.1',
     REALTIME_PORT: String(edgePort),
-    // All load comes from 127.0.0.1 and each sender sends more than a person would: the per-IP
-    // and per-user limits stay on (every request still pays for them) but never refuse.
-    RATE_LIMIT_IP_PER_MINUTE: '100000000',
-    RATE_LIMIT_USER_PER_MINUTE: '100000000',
     REALTIME_MAX_SOCKETS_PER_IP: '1000000',
     REALTIME_UPGRADES_PER_IP_PER_MINUTE: '1000000',
     ROOM_CREATES_PER_USER_PER_HOUR: '1000000',
-    ...DEV_SECRETS,
-  };
+  });
   const config = loadConfig(appEnv);
   const node = (name: string, entry: string, compiled: string | null, extraArgs: string[] = []) => {
     const args = compiled && !opts.fromSource ? [...extraArgs, join(root, compiled)] : [...extraArgs, '--import', 'tsx', join(root, entry)];

@@ -1,22 +1,19 @@
 import 'reflect-metadata';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
 import { loadConfig } from '../../config';
-import { DEV_SECRETS } from '../../config/dev-secrets';
 import { createDataSource } from '../../db/data-source';
 import { Ledger } from '../../db/repositories/ledger';
 import { accessTokensFromConfig } from '../../platform/auth/access-tokens';
 import { connectTemporalClient } from '../../platform/temporal';
-import { migrateAndSeed } from '../../scripts/migrate';
-import { startProcess, waitUntil, type ManagedProcess } from '../../scripts/stack/child-process';
-import { startPostgres, startRedis, startTemporalDevServer } from '../../scripts/stack/services';
+import { startProcess, waitUntil } from '../../scripts/stack/child-process';
 import { freePorts } from '../../test/support/ports';
 import { vipWorkflowId } from '../../workflows/vip/definitions';
-import { benchRun, commitOf } from '../support/bench-run';
+import { benchAppEnv, benchRun, commitOf, startBenchStores } from '../support/bench-run';
 import type { LoadCommand, LoadReport, LoadTask } from '../gifts/ipc';
 import { ask, cpuBetween, cpuSample, forkTs } from '../gifts/processes';
 import { Histogram } from '../realtime/stats';
@@ -290,39 +287,18 @@ async function main(): Promise<void> {
   log('npm run build');
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
 
-  const dir = mkdtempSync('/tmp/aura-bench-status-');
-  chmodSync(dir, 0o755); // the postgres account must reach its data dir
-  cleanups.push({ what: 'temp dir', run: () => (opts.keepData ? log(`kept ${dir}`) : rmSync(dir, { recursive: true, force: true })) });
-  const logs = join(dir, 'logs');
-  mkdirSync(logs);
   const [pgPort, redisPort, temporalPort, apiPort, barePort] = (await freePorts(5)) as [number, number, number, number, number];
-  const track = <T extends { process: ManagedProcess }>(s: T): T => {
-    cleanups.push({ what: s.process.name, run: () => s.process.stop('SIGTERM', 10_000) });
-    return s;
-  };
-  log('starting PostgreSQL, Redis and Temporal');
-  const [postgres, redis, temporal] = await Promise.all([
-    startPostgres({ dataDir: join(dir, 'postgres'), port: pgPort, database: 'aura', output: { file: join(logs, 'postgres.log') } }).then(track),
-    startRedis({ dataDir: join(dir, 'redis'), port: redisPort, persist: false, output: { file: join(logs, 'redis.log') } }).then(track),
-    startTemporalDevServer({ cliPath, port: temporalPort, dbFile: join(dir, 'temporal.sqlite'), namespace: 'default', output: { file: join(logs, 'temporal.log') } }).then(track),
-  ]);
-  await migrateAndSeed(postgres.url, { seed: false });
+  const stores = await startBenchStores({
+    name: 'status',
+    cliPath,
+    ports: { postgres: pgPort, redis: redisPort, temporal: temporalPort },
+    cleanups,
+    log,
+    keep: opts.keepData,
+  });
+  const { logs, postgres, redis, temporal } = stores;
 
-  const appEnv: NodeJS.ProcessEnv = {
-    ...env,
-    NODE_ENV: 'development',
-    LOG_LEVEL: 'info', // one access-log line per request, as in production
-    DATABASE_URL: postgres.url,
-    REDIS_URL: redis.url,
-    TEMPORAL_ADDRESS: temporal.url,
-    API_HOST: '127.0.0.1',
-    API_PORT: String(apiPort),
-    // All load comes from 127.0.0.1 and each user reads more than a person would: the limits
-    // stay on (every request still pays for them) but never refuse.
-    RATE_LIMIT_IP_PER_MINUTE: '100000000',
-    RATE_LIMIT_USER_PER_MINUTE: '100000000',
-    ...DEV_SECRETS,
-  };
+  const appEnv = benchAppEnv(env, stores, apiPort);
   const config = loadConfig(appEnv);
   const startNode = (name: string, args: string[], processEnv: NodeJS.ProcessEnv) => {
     const p = startProcess(name, process.execPath, args, { cwd: root, env: processEnv, output: { file: join(logs, `${name}.log`) } });

@@ -10,7 +10,7 @@ import type { DataSource } from 'typeorm';
 export async function preparedRead<R>(dataSource: DataSource, name: string, text: string, values: unknown[]): Promise<R[]> {
   // TypeORM's Postgres driver keeps its pg Pool as `master` (the one pool, no replicas here).
   const pool = (dataSource.driver as unknown as { master?: Pool }).master;
-  if (!pool) return (await dataSource.query(text, values)) as R[];
+  if (!pool) throw new Error('the data source is not initialized');
   const result = await pool.query({ name, text, values });
   return result.rows as R[];
 }

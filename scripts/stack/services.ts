@@ -209,25 +209,34 @@ export async function startTemporalDevServer(options: {
 }
 
 /**
- * The local Google Play (scripts/stack/fake-google-play.ts, run from source with tsx: a test tool
- * the production build leaves out), with its service-account key file for the worker. Ready once
- * it answers and the key file is written.
+ * A local provider (a scripts/stack/fake-*.ts script, run from source with tsx: a test tool the
+ * production build leaves out) on `port`. Ready once it answers its control route and, when it
+ * writes a service-account key file for the app, once that file exists.
  */
-export async function startFakeGooglePlayServer(options: { root: string; port: number; serviceAccountFile: string; output: Output }): Promise<RunningService> {
-  const script = join(options.root, 'scripts', 'stack', 'fake-google-play.ts');
+async function startLocalProvider(options: {
+  name: string;
+  root: string;
+  port: number;
+  output: Output;
+  /** The key file the script writes (`--service-account`), for the app to read. */
+  serviceAccountFile?: string;
+  args?: string[];
+}): Promise<RunningService> {
+  const script = join(options.root, 'scripts', 'stack', `fake-${options.name}.ts`);
+  const keyArgs = options.serviceAccountFile ? ['--service-account', options.serviceAccountFile] : [];
   const proc = startProcess(
-    'google-play',
+    options.name,
     process.execPath,
-    ['--import', 'tsx', script, '--port', String(options.port), '--service-account', options.serviceAccountFile],
+    ['--import', 'tsx', script, '--port', String(options.port), ...keyArgs, ...(options.args ?? [])],
     { cwd: options.root, output: options.output },
   );
   const url = `http://127.0.0.1:${options.port}`;
   await waitUntil(
-    'google-play',
+    options.name,
     async () => {
       const res = await fetch(`${url}/__fake__/calls`, { signal: AbortSignal.timeout(1_000) });
       if (!res.ok) throw new Error(`answered ${res.status}`);
-      if (!existsSync(options.serviceAccountFile)) throw new Error('no service-account file yet');
+      if (options.serviceAccountFile && !existsSync(options.serviceAccountFile)) throw new Error('no service-account file yet');
     },
     30_000,
     proc.exited,
@@ -235,30 +244,17 @@ export async function startFakeGooglePlayServer(options: { root: string; port: n
   return { process: proc, url };
 }
 
+/** The local Google Play, with its service-account key file for the worker. */
+export async function startFakeGooglePlayServer(options: { root: string; port: number; serviceAccountFile: string; output: Output }): Promise<RunningService> {
+  return startLocalProvider({ name: 'google-play', ...options });
+}
+
 /**
  * A local Firebase Cloud Messaging (token endpoint and HTTP v1 send API) for pushes on the dev
  * stack; it writes the service-account file the app reads (FCM_SERVICE_ACCOUNT_FILE).
  */
 export async function startFakeFcmServer(options: { root: string; port: number; serviceAccountFile: string; output: Output }): Promise<RunningService> {
-  const script = join(options.root, 'scripts', 'stack', 'fake-fcm.ts');
-  const proc = startProcess(
-    'fcm',
-    process.execPath,
-    ['--import', 'tsx', script, '--port', String(options.port), '--service-account', options.serviceAccountFile],
-    { cwd: options.root, output: options.output },
-  );
-  const url = `http://127.0.0.1:${options.port}`;
-  await waitUntil(
-    'fcm',
-    async () => {
-      const res = await fetch(`${url}/__fake__/calls`, { signal: AbortSignal.timeout(1_000) });
-      if (!res.ok) throw new Error(`answered ${res.status}`);
-      if (!existsSync(options.serviceAccountFile)) throw new Error('no service-account file yet');
-    },
-    30_000,
-    proc.exited,
-  );
-  return { process: proc, url };
+  return startLocalProvider({ name: 'fcm', ...options });
 }
 
 /**
@@ -398,23 +394,7 @@ export const DEV_YOUTUBE_API_KEY = 'AIzaSyDevStackYouTubeKey-0123456789abcd';
  * videos), for rooms' playlists on the dev stack. Ready once it answers.
  */
 export async function startFakeYouTubeServer(options: { root: string; port: number; output: Output }): Promise<RunningService> {
-  const script = join(options.root, 'scripts', 'stack', 'fake-youtube.ts');
-  const proc = startProcess(
-    'youtube',
-    process.execPath,
-    ['--import', 'tsx', script, '--port', String(options.port), '--key', DEV_YOUTUBE_API_KEY],
-    { cwd: options.root, output: options.output },
-  );
-  const root = `http://127.0.0.1:${options.port}`;
-  await waitUntil(
-    'youtube',
-    async () => {
-      const res = await fetch(`${root}/__fake__/calls`, { signal: AbortSignal.timeout(1_000) });
-      if (!res.ok) throw new Error(`answered ${res.status}`);
-    },
-    30_000,
-    proc.exited,
-  );
+  const service = await startLocalProvider({ name: 'youtube', ...options, args: ['--key', DEV_YOUTUBE_API_KEY] });
   // The API base, as YOUTUBE_API_URL names Google's (https://www.googleapis.com/youtube/v3).
-  return { process: proc, url: `${root}/youtube/v3` };
+  return { ...service, url: `${service.url}/youtube/v3` };
 }

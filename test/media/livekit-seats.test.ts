@@ -117,6 +117,12 @@ function unpublishedFor(listener: Room, speakerId: string) {
   return nextEvent<[RemoteTrackPublication, RemoteParticipant]>(listener, RoomEvent.TrackUnpublished, (_p, who) => who.identity === speakerId, 'the track to be unpublished');
 }
 
+/** A new voice room and the three people these tests cast in it. */
+async function voiceRoom(): Promise<{ owner: TestUser; speaker: TestUser; listener: TestUser; roomId: string }> {
+  const [owner, speaker, listener] = [await createUser(stack, 'Owner'), await createUser(stack, 'Speaker'), await createUser(stack, 'Listener')];
+  return { owner, speaker, listener, roomId: (await createRoom(edge.rooms, owner.userId)).id };
+}
+
 describe('a voice room: the seat grid decides who may speak', () => {
   let owner: TestUser;
   let speaker: TestUser;
@@ -126,8 +132,7 @@ describe('a voice room: the seat grid decides who may speak', () => {
   let listenerMedia: Room;
 
   beforeAll(async () => {
-    [owner, speaker, listener] = [await createUser(stack, 'Owner'), await createUser(stack, 'Speaker'), await createUser(stack, 'Listener')];
-    roomId = (await createRoom(edge.rooms, owner.userId)).id;
+    ({ owner, speaker, listener, roomId } = await voiceRoom());
   });
 
   it('the join frame carries a subscribe-only token for a listener', async () => {
@@ -249,8 +254,7 @@ describe('a speaker who leaves, and one who is banned', () => {
   let listenerMedia: Room;
 
   beforeAll(async () => {
-    [owner, speaker, listener] = [await createUser(stack, 'Owner'), await createUser(stack, 'Speaker'), await createUser(stack, 'Listener')];
-    roomId = (await createRoom(edge.rooms, owner.userId)).id;
+    ({ owner, speaker, listener, roomId } = await voiceRoom());
     speakerMedia = await connect(await joinRoom(speaker, roomId));
     listenerMedia = await connect(await joinRoom(listener, roomId));
     await grantOnServer(roomId, listener.userId, LISTENER, 'the listener on the media server');
